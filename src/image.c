@@ -1,0 +1,422 @@
+/*
+ * image.c - one thread per image: resolve the reference to a manifest for
+ * the wanted platform, fetch its config, queue its layers, wait for them,
+ * and commit the manifest and the index.json entry. A failed or cancelled
+ * image parks here until it is retried or the run ends.
+ */
+#include "jobq_int.h"
+#include "digest.h"
+#include "manifest.h"
+#include "registry.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct small {
+	struct buf buf;
+	struct image *im;
+};
+
+static int
+image_check(void *ctx)
+{
+	struct image *im = ctx;
+	struct jobq *q = im->q;
+	int stop;
+
+	pthread_mutex_lock(&q->mu);
+	stop = im->cancel || q->quit;
+	pthread_mutex_unlock(&q->mu);
+	return stop;
+}
+
+static int
+small_write(void *ctx, const void *p, size_t n)
+{
+	struct small *s = ctx;
+
+	return buf_append(&s->buf, p, n);
+}
+
+static int
+small_check(void *ctx)
+{
+	struct small *s = ctx;
+
+	return image_check(s->im);
+}
+
+/* Sleep before another resolution attempt; 0 to go on, -1 if cancelled. */
+static int
+backoff(struct image *im, int attempt, double retry_after)
+{
+	struct jobq *q = im->q;
+	double delay = attempt * q->opt->retry_delay, until;
+
+	if (retry_after > delay)
+		delay = retry_after;
+	until = now_mono() + delay;
+	pthread_mutex_lock(&q->mu);
+	jq_event_locked(q, 1, "%s: Retrying in %.0fs (attempt %d/%d)",
+	    im->ref.full, delay, attempt + 1, q->opt->retries);
+	while (!im->cancel && !q->quit && now_mono() < until)
+		jq_wait_until(q, &q->change, until);
+	pthread_mutex_unlock(&q->mu);
+	return image_check(im) ? -1 : 0;
+}
+
+/* GET a manifest with retries; checks it against want_digest if given. */
+static int
+get_manifest(struct image *im, struct regconn *k, const char *reference,
+    const char *want_digest, struct buf *body, char *ctype, size_t ctn,
+    char **cause)
+{
+	struct reg_result res;
+	char got[72];
+	int attempt;
+
+	for (attempt = 1; ; attempt++) {
+		if (reg_get_manifest(k, &im->ref, reference, body, ctype, ctn,
+		    image_check, im, &res) == 0)
+			break;
+		if (res.err != REG_RETRY || attempt >= im->q->opt->retries ||
+		    backoff(im, attempt, res.retry_after) != 0) {
+			if (res.err == REG_RETRY && attempt > 1)
+				*cause = xasprintf("%s (gave up after %d attempts)",
+				    res.cause, attempt);
+			else
+				*cause = xstrdup(res.cause);
+			return -1;
+		}
+	}
+	buf_str(body);
+	if (want_digest != NULL) {
+		sha256_buf(body->data, body->len, got);
+		if (strcmp(got, want_digest) != 0) {
+			*cause = xasprintf("manifest %s does not match its digest "
+			    "(content hashes to %s)", want_digest, got);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Fetch (or read from the store) the config, check its platform. */
+static int
+get_config(struct image *im, struct regconn *k, const struct descriptor *d,
+    int platform_given, char *platform, size_t pn, char **cause)
+{
+	struct jobq *q = im->q;
+	struct reg_result res;
+	struct small s;
+	json_t *root;
+	json_error_t je;
+	const char *os, *arch, *variant;
+	char got[72];
+	int attempt, r = -1;
+
+	if (d->size > (4u << 20)) {
+		*cause = xasprintf("config is larger than 4 MiB");
+		return -1;
+	}
+	if (store_has_blob(q->store, d->digest, d->size)) {
+		if (store_read_small(q->store, d->digest, 4u << 20, &s.buf,
+		    cause) != 0)
+			return -1;
+	} else {
+		for (attempt = 1; ; attempt++) {
+			buf_init(&s.buf, d->size);
+			s.im = im;
+			if (reg_get_blob(k, &im->ref, d->digest, 0, 0, small_write,
+			    small_check, &s, &res) == 0)
+				break;
+			buf_free(&s.buf);
+			if (res.err != REG_RETRY || attempt >= q->opt->retries ||
+			    backoff(im, attempt, res.retry_after) != 0) {
+				*cause = xasprintf("config %s: %s", d->digest,
+				    res.err == REG_LOCAL ? "larger than its "
+				    "descriptor says" : res.cause);
+				return -1;
+			}
+		}
+		sha256_buf(s.buf.data ? s.buf.data : "", s.buf.len, got);
+		if (s.buf.len != d->size || strcmp(got, d->digest) != 0) {
+			*cause = xasprintf("config %s does not match its digest",
+			    d->digest);
+			buf_free(&s.buf);
+			return -1;
+		}
+		if (store_put_small(q->store, d->digest, s.buf.data, s.buf.len,
+		    cause) != 0) {
+			buf_free(&s.buf);
+			return -1;
+		}
+	}
+	root = json_loadb(s.buf.data ? s.buf.data : "", s.buf.len, 0, &je);
+	if (!json_is_object(root)) {
+		*cause = xasprintf("config %s is not a JSON object", d->digest);
+		goto out;
+	}
+	os = json_string_value(json_object_get(root, "os"));
+	arch = json_string_value(json_object_get(root, "architecture"));
+	variant = json_string_value(json_object_get(root, "variant"));
+	if (os != NULL && arch != NULL) {
+		char have[128], clean[128];
+		snprintf(have, sizeof have, "%s/%s%s%s", os, arch,
+		    variant ? "/" : "", variant ? variant : "");
+		sanitize(clean, sizeof clean, have);
+		if (platform_given && strncmp(clean, platform, strlen(platform))
+		    != 0 && strncmp(platform, clean, strlen(clean)) != 0) {
+			*cause = xasprintf("image is for %s, not %s", clean,
+			    platform);
+			goto out;
+		}
+		if (!platform_given)
+			snprintf(platform, pn, "%s", clean);
+	}
+	r = 0;
+out:
+	json_decref(root);
+	buf_free(&s.buf);
+	return r;
+}
+
+/* Resolve im to a manifest and queue its layers. */
+static int
+resolve(struct image *im, struct regconn *k, char **cause)
+{
+	struct jobq *q = im->q;
+	struct buf body;
+	struct manifest m, chosen;
+	char ctype[128] = "", digest[72], platform[128], old[72];
+	int i, pick, ret = -1, all_exist = 1;
+
+	buf_init(&body, MANIFEST_MAX);
+	snprintf(platform, sizeof platform, "%s", q->platform);
+	if (get_manifest(im, k, ref_reference(&im->ref), im->ref.digest, &body,
+	    ctype, sizeof ctype, cause) != 0)
+		goto out_buf;
+	if (manifest_parse(body.data, body.len, ctype, &m, cause) != 0)
+		goto out_buf;
+	if (m.is_index) {
+		pick = manifest_pick(&m, q->platform, cause);
+		if (pick < 0) {
+			manifest_free(&m);
+			goto out_buf;
+		}
+		snprintf(digest, sizeof digest, "%s", m.manifests[pick].digest);
+		if (m.manifests[pick].os[0] != '\0')
+			snprintf(platform, sizeof platform, "%s/%s%s%s",
+			    m.manifests[pick].os, m.manifests[pick].arch,
+			    m.manifests[pick].variant[0] ? "/" : "",
+			    m.manifests[pick].variant);
+		manifest_free(&m);
+		if (get_manifest(im, k, digest, digest, &body, ctype,
+		    sizeof ctype, cause) != 0)
+			goto out_buf;
+		if (manifest_parse(body.data, body.len, ctype, &chosen,
+		    cause) != 0)
+			goto out_buf;
+		if (chosen.is_index) {
+			*cause = xasprintf("index entry %s is itself an index",
+			    digest);
+			manifest_free(&chosen);
+			goto out_buf;
+		}
+		if (get_config(im, k, &chosen.config, 1, platform,
+		    sizeof platform, cause) != 0) {
+			manifest_free(&chosen);
+			goto out_buf;
+		}
+	} else {
+		chosen = m;
+		sha256_buf(body.data, body.len, digest);
+		if (get_config(im, k, &chosen.config, q->opt->platform != NULL,
+		    platform, sizeof platform, cause) != 0) {
+			manifest_free(&chosen);
+			goto out_buf;
+		}
+	}
+
+	pthread_mutex_lock(&q->mu);
+	if (im->cancel || q->quit) {
+		pthread_mutex_unlock(&q->mu);
+		manifest_free(&chosen);
+		*cause = xasprintf("cancelled");
+		goto out_buf;
+	}
+	snprintf(im->digest, sizeof im->digest, "%s", digest);
+	snprintf(im->platform, sizeof im->platform, "%s", platform);
+	snprintf(im->media_type, sizeof im->media_type, "%s", chosen.media_type);
+	buf_free(&im->manifest);
+	im->manifest = body;
+	memset(&body, 0, sizeof body);
+	free(im->layers);
+	im->layers = xcalloc(chosen.nlayers ? chosen.nlayers : 1, sizeof(int));
+	im->nlayers = chosen.nlayers;
+	for (i = 0; i < chosen.nlayers; i++) {
+		const struct descriptor *d = &chosen.layers[i];
+		struct blob *b = jq_blob_add(q, &im->ref, d->digest,
+		    d->media_type, d->size, 1);
+		im->layers[i] = b->id;
+		b->want |= 1ull << im->id;
+		if (b->state == BLOB_CANCELLED || b->state == BLOB_FAILED) {
+			b->state = BLOB_WAITING;
+			b->cancel = 0;
+			b->attempts = 0;
+		}
+		if (b->state != BLOB_EXISTS)
+			all_exist = 0;
+	}
+	pthread_mutex_unlock(&q->mu);
+	im->up_to_date = all_exist &&
+	    store_index_get(q->store, im->ref.full, old) == 0 &&
+	    strcmp(old, digest) == 0;
+	pthread_mutex_lock(&q->mu);
+	im->resolved = 1;
+	im->state = IMAGE_DOWNLOADING;
+	jq_changed(q);
+	pthread_mutex_unlock(&q->mu);
+	manifest_free(&chosen);
+	ret = 0;
+out_buf:
+	buf_free(&body);
+	return ret;
+}
+
+/* Lock held: 1 when every layer is final; *bad names the first failure. */
+static int
+layers_final(struct jobq *q, struct image *im, struct blob **bad)
+{
+	int i;
+
+	*bad = NULL;
+	for (i = 0; i < im->nlayers; i++) {
+		struct blob *b = q->blobs[im->layers[i]];
+		if (!blob_state_final(b->state))
+			return 0;
+		if ((b->state == BLOB_FAILED || b->state == BLOB_CANCELLED) &&
+		    (*bad == NULL || (*bad)->state == BLOB_CANCELLED))
+			*bad = b;
+	}
+	return 1;
+}
+
+/* Lock held: park a failed image until a retry or the end of the run. */
+static int
+park(struct jobq *q, struct image *im)
+{
+	while (!im->retry && !q->quit)
+		pthread_cond_wait(&q->change, &q->mu);
+	im->retry = 0;
+	return q->quit ? -1 : 0;
+}
+
+static void
+fail_image(struct jobq *q, struct image *im, enum image_state st,
+    const char *cause)
+{
+	if (im->state != IMAGE_CANCELLED || st == IMAGE_CANCELLED) {
+		im->state = st;
+		sanitize(im->error, sizeof im->error, cause);
+	}
+	im->finished = now_mono();
+	if (st == IMAGE_FAILED)
+		jq_event_locked(q, 2, "%s: %s", im->ref.full, im->error);
+	jq_changed(q);
+}
+
+static int
+commit(struct image *im, char **cause)
+{
+	struct jobq *q = im->q;
+
+	if (store_put_small(q->store, im->digest, im->manifest.data,
+	    im->manifest.len, cause) != 0)
+		return -1;
+	return store_index_set(q->store, im->ref.full, im->media_type,
+	    im->digest, im->manifest.len, im->platform, cause);
+}
+
+void *
+image_main(void *arg)
+{
+	struct image *im = arg;
+	struct jobq *q = im->q;
+	struct regconn *k = reg_conn_new(q->reg);
+	struct blob *bad;
+	char *cause = NULL, sid[13], msg[300];
+
+	pthread_mutex_lock(&q->mu);
+	while (!q->quit) {
+		if (!im->resolved) {
+			pthread_mutex_unlock(&q->mu);
+			cause = NULL;
+			if (resolve(im, k, &cause) != 0) {
+				pthread_mutex_lock(&q->mu);
+				fail_image(q, im, im->cancel ? IMAGE_CANCELLED :
+				    IMAGE_FAILED, cause);
+				free(cause);
+				if (park(q, im) != 0)
+					break;
+				im->state = IMAGE_RESOLVING;
+				continue;
+			}
+			pthread_mutex_lock(&q->mu);
+		}
+		while (!layers_final(q, im, &bad) && !q->quit && !im->cancel)
+			pthread_cond_wait(&q->change, &q->mu);
+		if (q->quit)
+			break;
+		if (im->cancel) {
+			/* its shared layers may go on for other images */
+			fail_image(q, im, IMAGE_CANCELLED, "cancelled");
+			if (park(q, im) != 0)
+				break;
+			continue;
+		}
+		if (bad != NULL) {
+			snprintf(msg, sizeof msg, "layer %s: %s",
+			    short_id(bad->digest, sid), bad->state ==
+			    BLOB_CANCELLED ? "cancelled" : bad->error);
+			fail_image(q, im, bad->state == BLOB_CANCELLED ?
+			    IMAGE_CANCELLED : IMAGE_FAILED, msg);
+			/* a retried layer or image brings us back */
+			while (!q->quit && !im->retry &&
+			    layers_final(q, im, &bad) && bad != NULL)
+				pthread_cond_wait(&q->change, &q->mu);
+			im->retry = 0;
+			if (!q->quit) {
+				im->state = IMAGE_DOWNLOADING;
+				im->error[0] = '\0';
+				im->cancel = 0;
+				jq_changed(q);
+			}
+			continue;
+		}
+		pthread_mutex_unlock(&q->mu);
+		cause = NULL;
+		if (commit(im, &cause) != 0) {
+			pthread_mutex_lock(&q->mu);
+			fail_image(q, im, IMAGE_FAILED, cause);
+			free(cause);
+			if (park(q, im) != 0)
+				break;
+			continue;
+		}
+		pthread_mutex_lock(&q->mu);
+		im->state = IMAGE_COMPLETE;
+		im->finished = now_mono();
+		jq_event_locked(q, 0, "%s: complete (%s)", im->ref.full,
+		    im->digest);
+		break;
+	}
+	q->image_threads--;
+	jq_changed(q);
+	pthread_mutex_unlock(&q->mu);
+	reg_conn_free(k);
+	return NULL;
+}

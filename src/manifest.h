@@ -1,0 +1,57 @@
+/*
+ * manifest.h - OCI and Docker manifests and indexes, parsed with jansson,
+ * and the choice of one platform from an index.
+ */
+#ifndef PULLTOP_MANIFEST_H
+#define PULLTOP_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+
+#define MANIFEST_MAX_LAYERS 1024
+#define MANIFEST_MAX_ENTRIES 1024
+
+struct descriptor {
+	char media_type[128];
+	char digest[72];
+	uint64_t size;
+	char os[32], arch[32], variant[32];	/* index entries only */
+};
+
+struct manifest {
+	int is_index;
+	char media_type[128];
+	struct descriptor config;
+	struct descriptor *layers;
+	int nlayers;
+	struct descriptor *manifests;
+	int nmanifests;
+};
+
+/*
+ * Parse a manifest or index. ctype is the Content-Type the registry sent
+ * (may be NULL or ""). The document's own mediaType, when present, must
+ * agree with its shape. On error returns -1 with *cause.
+ */
+int manifest_parse(const char *data, size_t len, const char *ctype,
+    struct manifest *m, char **cause);
+void manifest_free(struct manifest *m);
+
+/* "os/arch[/variant]" of this machine, docker's names. */
+void platform_host(char *out, size_t n);
+
+/*
+ * The entry of index m for platform want ("os/arch[/variant]"); -1 with
+ * *cause naming what is available when none matches.
+ */
+int manifest_pick(const struct manifest *m, const char *want, char **cause);
+
+/* Validate "os/arch[/variant]"; 0 or -1. */
+int platform_valid(const char *p);
+
+#endif

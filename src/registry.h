@@ -1,0 +1,74 @@
+/*
+ * registry.h - the OCI distribution API client, on libcurl.
+ *
+ * One regclient per run holds the curl share (connections, DNS, TLS
+ * sessions), what is known about each registry host (scheme, whether it
+ * answered /v2/) and the bearer tokens, all shared by the threads. Each
+ * thread makes its requests through a regconn of its own.
+ */
+#ifndef PULLTOP_REGISTRY_H
+#define PULLTOP_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct options;
+struct ref;
+
+enum reg_err {
+	REG_OK = 0,
+	REG_RETRY,	/* transient: connection, timeout, 408, 429, 5xx */
+	REG_FATAL,	/* 401, 403, 404, bad answer: retrying will not help */
+	REG_ABORTED,	/* the check callback asked to stop */
+	REG_LOCAL,	/* the write callback failed (errno in local_errno) */
+};
+
+struct reg_result {
+	enum reg_err err;
+	long status;		/* last HTTP status, 0 if none */
+	double retry_after;	/* seconds, from Retry-After; 0 if none */
+	int range_broken;	/* server mishandled Range: restart from 0 */
+	int local_errno;
+	char cause[256];	/* one line, no reference in it */
+};
+
+/* Called at least every 100 ms during a transfer; non-zero aborts it. */
+typedef int (*reg_check_fn)(void *ctx);
+/* Receives blob bytes in order; 0, or -1 with errno set to abort. */
+typedef int (*reg_write_fn)(void *ctx, const void *p, size_t n);
+
+struct regclient;
+struct regconn;
+
+struct regclient *reg_new(const struct options *o);
+void reg_free(struct regclient *c);
+
+struct regconn *reg_conn_new(struct regclient *c);
+void reg_conn_free(struct regconn *k);
+
+/* The host[:port] requests for r go to, and the scheme once known. */
+const char *reg_host(const struct ref *r);
+
+#define MANIFEST_MAX (4u << 20)
+
+/*
+ * GET a manifest or index by tag or digest into body (at most 4 MiB);
+ * its Content-Type goes into ctype.
+ */
+int reg_get_manifest(struct regconn *k, const struct ref *r,
+    const char *reference, struct buf *body, char *ctype, size_t ctype_n,
+    reg_check_fn check, void *ctx, struct reg_result *res) WUR;
+
+/*
+ * GET a blob from byte offset on, handing its bytes to write. Redirects are
+ * followed without credentials to any other origin. A 200 answer to a Range
+ * request has its first offset bytes skipped; a 206 starting elsewhere sets
+ * range_broken and fails as REG_RETRY without writing a byte of it.
+ */
+int reg_get_blob(struct regconn *k, const struct ref *r, const char *digest,
+    uint64_t offset, uint64_t limit_rate, reg_write_fn write, reg_check_fn check,
+    void *ctx, struct reg_result *res) WUR;
+
+#endif

@@ -1,0 +1,500 @@
+/*
+ * store.c - the OCI image layout: committed blobs, resumable partials, and
+ * index.json. Partials are flock'ed so two pulltop processes on one store
+ * never write the same file; index.json is rewritten under a lock, by
+ * write-to-temporary, fsync and rename.
+ */
+#include "store.h"
+#include "digest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define INDEX_MAX (16u << 20)
+#define REFNAME "org.opencontainers.image.ref.name"
+
+struct store {
+	char *dir;
+};
+
+static int
+write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void
+fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* Write a whole file atomically: temporary, fsync, rename, fsync dir. */
+static int
+write_atomic(const char *dir, const char *name, const void *p, size_t n,
+    char **cause)
+{
+	char *tmp = xasprintf("%s/.%s.tmp.%ld", dir, name, (long)getpid());
+	char *dst = xasprintf("%s/%s", dir, name);
+	int fd, ret = -1;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		*cause = xasprintf("%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (write_all(fd, p, n) != 0 || fsync(fd) != 0) {
+		*cause = xasprintf("%s: %s", dst, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	close(fd);
+	if (rename(tmp, dst) != 0) {
+		*cause = xasprintf("%s: %s", dst, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	fsync_dir(dir);
+	ret = 0;
+out:
+	free(tmp);
+	free(dst);
+	return ret;
+}
+
+int
+store_open(const char *dir, struct store **out, char **cause)
+{
+	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+	static const char empty[] = "{\"schemaVersion\":2,\"manifests\":[]}";
+	char *p;
+	struct stat st;
+	struct store *s;
+	int ok = 1;
+
+	*out = NULL;
+	p = xasprintf("%s/blobs/sha256", dir);
+	if (mkdir_p(p, 0755) != 0) {
+		*cause = xasprintf("store %s: %s", dir, strerror(errno));
+		free(p);
+		return -1;
+	}
+	free(p);
+	p = xasprintf("%s/ingest", dir);
+	if (mkdir_p(p, 0755) != 0)
+		ok = 0;
+	free(p);
+	if (!ok) {
+		*cause = xasprintf("store %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	p = xasprintf("%s/oci-layout", dir);
+	if (stat(p, &st) != 0 && write_atomic(dir, "oci-layout", layout,
+	    sizeof layout - 1, cause) != 0)
+		ok = 0;
+	free(p);
+	p = xasprintf("%s/index.json", dir);
+	if (ok && stat(p, &st) != 0 && write_atomic(dir, "index.json", empty,
+	    sizeof empty - 1, cause) != 0)
+		ok = 0;
+	free(p);
+	if (!ok)
+		return -1;
+	s = xcalloc(1, sizeof *s);
+	s->dir = xstrdup(dir);
+	*out = s;
+	return 0;
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	free(s->dir);
+	free(s);
+}
+
+const char *
+store_dir(const struct store *s)
+{
+	return s->dir;
+}
+
+char *
+store_blob_path(const struct store *s, const char *digest)
+{
+	return xasprintf("%s/blobs/sha256/%s", s->dir, digest + 7);
+}
+
+int
+store_has_blob(const struct store *s, const char *digest, uint64_t size)
+{
+	char *p = store_blob_path(s, digest);
+	struct stat st;
+	int r = stat(p, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size == size;
+
+	free(p);
+	return r;
+}
+
+int
+store_put_small(struct store *s, const char *digest, const void *p, size_t n,
+    char **cause)
+{
+	char got[72], *dir;
+	int r;
+
+	sha256_buf(p, n, got);
+	if (strcmp(got, digest) != 0) {
+		*cause = xasprintf("content does not match digest %s (got %s)",
+		    digest, got);
+		return -1;
+	}
+	if (store_has_blob(s, digest, n))
+		return 0;
+	dir = xasprintf("%s/blobs/sha256", s->dir);
+	r = write_atomic(dir, digest + 7, p, n, cause);
+	free(dir);
+	return r;
+}
+
+int
+store_read_small(struct store *s, const char *digest, size_t max,
+    struct buf *out, char **cause)
+{
+	char *p = store_blob_path(s, digest);
+	char chunk[65536];
+	ssize_t n;
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+
+	buf_init(out, max);
+	if (fd < 0) {
+		*cause = xasprintf("%s: %s", p, strerror(errno));
+		free(p);
+		return -1;
+	}
+	while ((n = read(fd, chunk, sizeof chunk)) > 0)
+		if (buf_append(out, chunk, (size_t)n) != 0) {
+			*cause = xasprintf("%s: larger than %zu bytes", p, max);
+			break;
+		}
+	close(fd);
+	free(p);
+	if (n != 0) {
+		if (*cause == NULL)
+			*cause = xasprintf("read error: %s", strerror(errno));
+		buf_free(out);
+		return -1;
+	}
+	buf_str(out);
+	return 0;
+}
+
+/* Re-hash the bytes an earlier run left in the partial. */
+static int
+ingest_rehash(struct ingest *in)
+{
+	char *chunk = xmalloc(1 << 18);
+	uint64_t left = in->have;
+	ssize_t n;
+
+	if (lseek(in->fd, 0, SEEK_SET) != 0) {
+		free(chunk);
+		return -1;
+	}
+	while (left > 0) {
+		n = read(in->fd, chunk, left < (1 << 18) ? left : (1 << 18));
+		if (n <= 0) {
+			free(chunk);
+			return -1;
+		}
+		sha256_update(in->hash, chunk, (size_t)n);
+		left -= (uint64_t)n;
+	}
+	free(chunk);
+	return lseek(in->fd, (off_t)in->have, SEEK_SET) == (off_t)in->have ? 0 : -1;
+}
+
+int
+store_ingest_open(struct store *s, const char *digest, uint64_t size,
+    struct ingest *in, char **cause)
+{
+	struct stat st, cur;
+
+	memset(in, 0, sizeof *in);
+	in->fd = -1;
+	if (!digest_valid(digest)) {
+		*cause = xasprintf("invalid digest");
+		return -1;
+	}
+	in->path = xasprintf("%s/ingest/%s.partial", s->dir, digest + 7);
+	for (;;) {
+		in->fd = open(in->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (in->fd < 0) {
+			*cause = xasprintf("%s: %s", in->path, strerror(errno));
+			goto fail;
+		}
+		if (flock(in->fd, LOCK_EX | LOCK_NB) != 0) {
+			close(in->fd);
+			free(in->path);
+			memset(in, 0, sizeof *in);
+			in->fd = -1;
+			return 1;
+		}
+		/* the holder before us may have committed it: same file? */
+		if (fstat(in->fd, &st) == 0 && stat(in->path, &cur) == 0 &&
+		    st.st_ino == cur.st_ino && st.st_dev == cur.st_dev)
+			break;
+		close(in->fd);
+	}
+	snprintf(in->digest, sizeof in->digest, "%s", digest);
+	in->size = size;
+	in->hash = sha256_new();
+	in->have = (uint64_t)st.st_size;
+	if (in->have > size) {
+		if (store_ingest_reset(in) != 0) {
+			*cause = xasprintf("%s: %s", in->path, strerror(errno));
+			goto fail;
+		}
+	} else if (in->have > 0 && ingest_rehash(in) != 0) {
+		if (store_ingest_reset(in) != 0) {
+			*cause = xasprintf("%s: %s", in->path, strerror(errno));
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	store_ingest_close(in);
+	return -1;
+}
+
+int
+store_ingest_write(struct ingest *in, const void *p, size_t n)
+{
+	if (in->have + n > in->size) {
+		errno = EFBIG;
+		return -1;
+	}
+	if (write_all(in->fd, p, n) != 0)
+		return -1;
+	sha256_update(in->hash, p, n);
+	in->have += n;
+	return 0;
+}
+
+int
+store_ingest_reset(struct ingest *in)
+{
+	char scratch[72];
+
+	sha256_final(in->hash, scratch);	/* final resets the context */
+	in->have = 0;
+	if (ftruncate(in->fd, 0) != 0 || lseek(in->fd, 0, SEEK_SET) != 0)
+		return -1;
+	return 0;
+}
+
+int
+store_ingest_commit(struct store *s, struct ingest *in, char **cause)
+{
+	char got[72], *dst, *dir;
+
+	if (in->have != in->size) {
+		*cause = xasprintf("size mismatch: got %llu bytes, expected %llu",
+		    (unsigned long long)in->have, (unsigned long long)in->size);
+		if (store_ingest_reset(in) != 0) { /* keep going */ }
+		return -1;
+	}
+	sha256_final(in->hash, got);
+	if (strcmp(got, in->digest) != 0) {
+		*cause = xasprintf("digest mismatch: content hashes to %s", got);
+		in->have = 0;
+		if (ftruncate(in->fd, 0) != 0) { /* unlinked below anyway */ }
+		unlink(in->path);
+		return -1;
+	}
+	if (fsync(in->fd) != 0) {
+		*cause = xasprintf("fsync: %s", strerror(errno));
+		return -1;
+	}
+	dst = store_blob_path(s, in->digest);
+	if (rename(in->path, dst) != 0) {
+		*cause = xasprintf("%s: %s", dst, strerror(errno));
+		free(dst);
+		return -1;
+	}
+	free(dst);
+	dir = xasprintf("%s/blobs/sha256", s->dir);
+	fsync_dir(dir);
+	free(dir);
+	return 0;
+}
+
+void
+store_ingest_close(struct ingest *in)
+{
+	if (in->fd >= 0)
+		close(in->fd);	/* drops the flock */
+	sha256_free(in->hash);
+	free(in->path);
+	memset(in, 0, sizeof *in);
+	in->fd = -1;
+}
+
+static json_t *
+index_load(struct store *s, char **cause)
+{
+	struct buf b;
+	char *p = xasprintf("%s/index.json", s->dir);
+	char chunk[65536];
+	json_error_t je;
+	json_t *root = NULL;
+	ssize_t n;
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+
+	buf_init(&b, INDEX_MAX);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			root = json_pack("{s:i,s:[]}", "schemaVersion", 2,
+			    "manifests");
+		else
+			*cause = xasprintf("%s: %s", p, strerror(errno));
+		free(p);
+		return root;
+	}
+	while ((n = read(fd, chunk, sizeof chunk)) > 0)
+		if (buf_append(&b, chunk, (size_t)n) != 0)
+			break;
+	close(fd);
+	if (n != 0)
+		*cause = xasprintf("%s: unreadable or too large", p);
+	else if ((root = json_loadb(b.data ? b.data : "", b.len, 0, &je)) == NULL ||
+	    !json_is_object(root) ||
+	    !json_is_array(json_object_get(root, "manifests"))) {
+		*cause = xasprintf("%s: not a valid OCI index", p);
+		json_decref(root);
+		root = NULL;
+	}
+	buf_free(&b);
+	free(p);
+	return root;
+}
+
+static int
+index_lock(struct store *s)
+{
+	char *p = xasprintf("%s/ingest/index.lock", s->dir);
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+	free(p);
+	if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static const char *
+entry_refname(json_t *e)
+{
+	return json_string_value(json_object_get(json_object_get(e,
+	    "annotations"), REFNAME));
+}
+
+int
+store_index_set(struct store *s, const char *refname, const char *media_type,
+    const char *digest, uint64_t size, const char *platform, char **cause)
+{
+	json_t *root, *list, *e, *plat;
+	char *text, os[32] = "", arch[32] = "", variant[32] = "";
+	size_t i;
+	int fd, r = -1;
+
+	fd = index_lock(s);
+	if (fd < 0) {
+		*cause = xasprintf("%s/ingest/index.lock: %s", s->dir,
+		    strerror(errno));
+		return -1;
+	}
+	root = index_load(s, cause);
+	if (root == NULL)
+		goto out;
+	list = json_object_get(root, "manifests");
+	for (i = 0; i < json_array_size(list); ) {
+		const char *n = entry_refname(json_array_get(list, i));
+		if (n != NULL && strcmp(n, refname) == 0)
+			json_array_remove(list, i);
+		else
+			i++;
+	}
+	e = json_pack("{s:s,s:s,s:I,s:{s:s}}", "mediaType", media_type,
+	    "digest", digest, "size", (json_int_t)size, "annotations",
+	    REFNAME, refname);
+	if (platform != NULL &&
+	    sscanf(platform, "%31[^/]/%31[^/]/%31s", os, arch, variant) >= 2) {
+		plat = json_pack("{s:s,s:s}", "architecture", arch, "os", os);
+		if (variant[0] != '\0')
+			json_object_set_new(plat, "variant", json_string(variant));
+		json_object_set_new(e, "platform", plat);
+	}
+	json_array_append_new(list, e);
+	text = json_dumps(root, JSON_COMPACT);
+	r = write_atomic(s->dir, "index.json", text, strlen(text), cause);
+	free(text);
+	json_decref(root);
+out:
+	close(fd);
+	return r;
+}
+
+int
+store_index_get(struct store *s, const char *refname, char *digest)
+{
+	char *cause = NULL;
+	json_t *root = index_load(s, &cause), *list, *e;
+	size_t i;
+	int r = -1;
+
+	free(cause);
+	if (root == NULL)
+		return -1;
+	list = json_object_get(root, "manifests");
+	json_array_foreach(list, i, e) {
+		const char *n = entry_refname(e);
+		const char *d = json_string_value(json_object_get(e, "digest"));
+		if (n != NULL && d != NULL && strcmp(n, refname) == 0 &&
+		    digest_valid(d)) {
+			memcpy(digest, d, 72);
+			r = 0;
+		}
+	}
+	json_decref(root);
+	return r;
+}

@@ -1,0 +1,54 @@
+/*
+ * util.h - small shared helpers: allocation that cannot fail, a capped
+ * growable buffer, time, sizes, and text made safe for a terminal.
+ */
+#ifndef PULLTOP_UTIL_H
+#define PULLTOP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+#define WUR __attribute__((warn_unused_result))
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap);
+
+/* A growable byte buffer that refuses to grow past max. */
+struct buf {
+	char *data;
+	size_t len, cap, max;
+	int overflow;		/* set when an append hit max */
+};
+void buf_init(struct buf *b, size_t max);
+int buf_append(struct buf *b, const void *p, size_t n) WUR; /* -1 over max */
+const char *buf_str(struct buf *b);	/* NUL-terminated view */
+void buf_free(struct buf *b);
+
+double now_mono(void);			/* seconds, CLOCK_MONOTONIC */
+double now_wall(void);
+
+/* "12.3 MB" style (decimal units, like docker). */
+void fmt_bytes(char *out, size_t n, uint64_t bytes);
+/* "1m05s", "3h02m", "--" for negative */
+void fmt_duration(char *out, size_t n, double secs);
+
+/*
+ * Copy src into dst (size n), dropping control characters (C0, DEL, C1,
+ * escape sequences) and bidi controls so the text is safe to print on a
+ * terminal; invalid UTF-8 bytes become '?'. Always NUL-terminates.
+ */
+void sanitize(char *dst, size_t n, const char *src);
+
+/* Parse "500K", "2M", "1.5G", "1024" into bytes; -1 on error. */
+int parse_size(const char *s, uint64_t *out) WUR;
+
+/* mkdir -p; 0 or -1 with errno. */
+int mkdir_p(const char *path, int mode) WUR;
+
+#endif
