@@ -191,7 +191,8 @@ resolve(struct image *im, struct regconn *k, char **cause)
 	struct jobq *q = im->q;
 	struct buf body;
 	struct manifest m, chosen;
-	char ctype[128] = "", digest[72], platform[128], old[72];
+	char ctype[128] = "", digest[72], repo_digest[72], platform[128];
+	char old[72];
 	int i, pick, ret = -1, all_exist = 1;
 
 	buf_init(&body, MANIFEST_MAX);
@@ -201,6 +202,7 @@ resolve(struct image *im, struct regconn *k, char **cause)
 		goto out_buf;
 	if (manifest_parse(body.data, body.len, ctype, &m, cause) != 0)
 		goto out_buf;
+	sha256_buf(body.data, body.len, repo_digest);
 	if (m.is_index) {
 		pick = manifest_pick(&m, q->platform, cause);
 		if (pick < 0) {
@@ -249,6 +251,7 @@ resolve(struct image *im, struct regconn *k, char **cause)
 		goto out_buf;
 	}
 	snprintf(im->digest, sizeof im->digest, "%s", digest);
+	snprintf(im->repo_digest, sizeof im->repo_digest, "%s", repo_digest);
 	snprintf(im->platform, sizeof im->platform, "%s", platform);
 	snprintf(im->media_type, sizeof im->media_type, "%s", chosen.media_type);
 	buf_free(&im->manifest);
@@ -274,7 +277,7 @@ resolve(struct image *im, struct regconn *k, char **cause)
 	pthread_mutex_unlock(&q->mu);
 	im->up_to_date = all_exist &&
 	    store_index_get(q->store, im->ref.full, old) == 0 &&
-	    strcmp(old, digest) == 0;
+	    strcmp(old, digest) == 0;	/* the platform manifest's digest */
 	pthread_mutex_lock(&q->mu);
 	im->resolved = 1;
 	im->state = IMAGE_DOWNLOADING;
@@ -329,16 +332,69 @@ fail_image(struct jobq *q, struct image *im, enum image_state st,
 	jq_changed(q);
 }
 
+/*
+ * An OCI copy of a Docker schema 2 manifest (what skopeo writes to an oci:
+ * layout), so that OCI tools such as umoci read the store. Same config and
+ * layer blobs; only media types change.
+ */
+static char *
+oci_from_docker(const struct buf *m, char **cause)
+{
+	json_t *root, *layers, *l;
+	json_error_t je;
+	const char *mt;
+	char *text;
+	size_t i;
+
+	root = json_loadb(m->data, m->len, 0, &je);
+	if (root == NULL) {
+		*cause = xasprintf("manifest is not valid JSON");
+		return NULL;
+	}
+	json_object_set_new(root, "mediaType", json_string(MT_OCI_MANIFEST));
+	json_object_set_new(json_object_get(root, "config"), "mediaType",
+	    json_string("application/vnd.oci.image.config.v1+json"));
+	layers = json_object_get(root, "layers");
+	json_array_foreach(layers, i, l) {
+		mt = json_string_value(json_object_get(l, "mediaType"));
+		if (mt == NULL)
+			continue;
+		if (strcmp(mt, "application/vnd.docker.image.rootfs.diff.tar.gzip") == 0)
+			mt = "application/vnd.oci.image.layer.v1.tar+gzip";
+		else if (strcmp(mt, "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip") == 0)
+			mt = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+		else
+			continue;
+		json_object_set_new(l, "mediaType", json_string(mt));
+	}
+	text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	return text;
+}
+
 static int
 commit(struct image *im, char **cause)
 {
 	struct jobq *q = im->q;
+	char digest[72], *oci;
+	int r;
 
 	if (store_put_small(q->store, im->digest, im->manifest.data,
 	    im->manifest.len, cause) != 0)
 		return -1;
-	return store_index_set(q->store, im->ref.full, im->media_type,
-	    im->digest, im->manifest.len, im->platform, cause);
+	if (strcmp(im->media_type, MT_DOCKER_MANIFEST) != 0)
+		return store_index_set(q->store, im->ref.full, im->media_type,
+		    im->digest, im->manifest.len, im->platform, NULL, cause);
+	oci = oci_from_docker(&im->manifest, cause);
+	if (oci == NULL)
+		return -1;
+	sha256_buf(oci, strlen(oci), digest);
+	r = store_put_small(q->store, digest, oci, strlen(oci), cause);
+	if (r == 0)
+		r = store_index_set(q->store, im->ref.full, MT_OCI_MANIFEST,
+		    digest, strlen(oci), im->platform, im->digest, cause);
+	free(oci);
+	return r;
 }
 
 void *
@@ -414,9 +470,13 @@ image_main(void *arg)
 		    im->digest);
 		break;
 	}
+	pthread_mutex_unlock(&q->mu);
+	/* free the connection before saying we are gone: shutdown frees
+	 * the curl share it uses as soon as image_threads reaches 0 */
+	reg_conn_free(k);
+	pthread_mutex_lock(&q->mu);
 	q->image_threads--;
 	jq_changed(q);
 	pthread_mutex_unlock(&q->mu);
-	reg_conn_free(k);
 	return NULL;
 }

@@ -427,7 +427,7 @@ jobq_snapshot(struct jobq *q, struct snapshot *s)
 		snprintf(o->platform, sizeof o->platform, "%s", im->platform);
 		memcpy(o->registry, im->registry, sizeof o->registry);
 		o->state = im->state;
-		memcpy(o->digest, im->digest, sizeof o->digest);
+		memcpy(o->digest, im->repo_digest, sizeof o->digest);
 		o->layers_total = im->nlayers;
 		for (j = 0; j < im->nlayers; j++) {
 			const struct snap_blob *b = &s->blobs[im->layers[j]];

@@ -69,7 +69,7 @@ struct snap_image {
 	char platform[128];	/* "linux/amd64", "" before resolution */
 	char registry[128];	/* host[:port] */
 	enum image_state state;
-	char digest[72];	/* manifest digest once resolved */
+	char digest[72];	/* what the reference resolved to (docker's "Digest:") */
 	int layers_total, layers_done;
 	uint64_t bytes_total, bytes_done;
 	int up_to_date;		/* every layer already existed, same digest */

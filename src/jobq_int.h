@@ -41,7 +41,8 @@ struct image {
 	char platform[128];
 	char registry[128];
 	enum image_state state;
-	char digest[72];
+	char digest[72];	/* the platform manifest's */
+	char repo_digest[72];	/* what the reference resolved to */
 	char media_type[128];
 	struct buf manifest;	/* the chosen manifest's bytes */
 	int *layers;		/* blob ids, manifest order */

@@ -19,6 +19,7 @@
 
 #define INDEX_MAX (16u << 20)
 #define REFNAME "org.opencontainers.image.ref.name"
+#define SOURCE "dev.pulltop.source.digest"
 
 struct store {
 	char *dir;
@@ -430,7 +431,8 @@ entry_refname(json_t *e)
 
 int
 store_index_set(struct store *s, const char *refname, const char *media_type,
-    const char *digest, uint64_t size, const char *platform, char **cause)
+    const char *digest, uint64_t size, const char *platform,
+    const char *source, char **cause)
 {
 	json_t *root, *list, *e, *plat;
 	char *text, os[32] = "", arch[32] = "", variant[32] = "";
@@ -457,6 +459,9 @@ store_index_set(struct store *s, const char *refname, const char *media_type,
 	e = json_pack("{s:s,s:s,s:I,s:{s:s}}", "mediaType", media_type,
 	    "digest", digest, "size", (json_int_t)size, "annotations",
 	    REFNAME, refname);
+	if (source != NULL && strcmp(source, digest) != 0)
+		json_object_set_new(json_object_get(e, "annotations"), SOURCE,
+		    json_string(source));
 	if (platform != NULL &&
 	    sscanf(platform, "%31[^/]/%31[^/]/%31s", os, arch, variant) >= 2) {
 		plat = json_pack("{s:s,s:s}", "architecture", arch, "os", os);
@@ -488,7 +493,10 @@ store_index_get(struct store *s, const char *refname, char *digest)
 	list = json_object_get(root, "manifests");
 	json_array_foreach(list, i, e) {
 		const char *n = entry_refname(e);
-		const char *d = json_string_value(json_object_get(e, "digest"));
+		const char *d = json_string_value(json_object_get(json_object_get(e,
+		    "annotations"), SOURCE));
+		if (d == NULL)
+			d = json_string_value(json_object_get(e, "digest"));
 		if (n != NULL && d != NULL && strcmp(n, refname) == 0 &&
 		    digest_valid(d)) {
 			memcpy(digest, d, 72);

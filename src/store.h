@@ -64,12 +64,16 @@ void store_ingest_close(struct ingest *in);
 
 /*
  * Point refname at a manifest in index.json (replacing any entry of that
- * name), atomically. platform may be NULL.
+ * name), atomically. platform may be NULL. source is the digest the
+ * registry knows the image by (recorded as an annotation), or NULL.
  */
 int store_index_set(struct store *s, const char *refname,
     const char *media_type, const char *digest, uint64_t size,
-    const char *platform, char **cause) WUR;
-/* The manifest digest index.json holds for refname; 0 found, -1 not. */
+    const char *platform, const char *source, char **cause) WUR;
+/*
+ * The registry digest index.json records for refname (the source
+ * annotation, else the manifest digest); 0 found, -1 not.
+ */
 int store_index_get(struct store *s, const char *refname, char *digest);
 
 #endif

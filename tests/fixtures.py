@@ -96,10 +96,18 @@ def host_platform():
 # Parent directories are added automatically.  Entries are sorted by name.
 
 class Layer:
-    def __init__(self, label, entries, level=6):
+    """A layer: explicit entries (sorted by name) optionally followed by a
+    "fill": files of a shared Pool (those whose path hashes to `idx` modulo
+    `mod`, in walk order) added until the gzip output reaches `target` bytes
+    (padded with seeded random data if the pool runs out).  Fill layers are
+    independent of each other, so they build in parallel, and their sizes
+    are exact in compressed bytes whatever the machine's files compress to."""
+
+    def __init__(self, label, entries, level=6, fill=None):
         self.label = label
         self.entries = sorted(entries, key=lambda e: e[1])
         self.level = level
+        self.fill = fill            # (pool, mod, idx, target_gz_bytes)
         names = [e[1] for e in self.entries]
         if len(set(names)) != len(names):
             raise ValueError("duplicate names in layer " + label)
@@ -110,11 +118,16 @@ class Layer:
                 desc.append(["data", e[1], hashlib.sha256(e[2]).hexdigest()])
             else:
                 desc.append(list(e))
+        if fill:
+            pool, mod, idx, target = fill
+            desc.append(["fill", pool.desc, mod, idx, target])
         h.update(json.dumps(desc, separators=(",", ":")).encode())
         self.key = h.hexdigest()
         self.uncompressed_estimate = sum(
             e[3] if e[0] in ("file", "rand") else
             (len(e[2]) if e[0] == "data" else 0) for e in self.entries)
+        if fill:
+            self.uncompressed_estimate += fill[3] * 3
         # filled by build()
         self.digest = None
         self.size = None
@@ -200,14 +213,18 @@ def build_layer(layer, cache_dir):
                               bufsize=256 * KB)
             tf.copybufsize = 1 * MB
             dirs_done = set()
-            for e in layer.entries:
-                name = e[1]
+
+            def add_parents(name):
                 parts = name.split("/")[:-1]
                 for i in range(1, len(parts) + 1):
                     d = "/".join(parts[:i])
                     if d not in dirs_done:
                         dirs_done.add(d)
                         tf.addfile(_tarinfo(d, tarfile.DIRTYPE, 0o755))
+
+            for e in layer.entries:
+                name = e[1]
+                add_parents(name)
                 kind = e[0]
                 if kind == "file":
                     _, _, src, size, mode, _ = e
@@ -225,6 +242,32 @@ def build_layer(layer, cache_dir):
                     tf.addfile(_tarinfo(name, tarfile.SYMTYPE, 0o777, 0, e[2]))
                 else:
                     raise ValueError(kind)
+            if layer.fill:
+                pool, mod, idx, target = layer.fill
+                i = 0
+                while outer.n < target:
+                    item = pool.get(i)
+                    i += 1
+                    if item is None:
+                        need = target - outer.n
+                        log("warning: %s: machine files exhausted, padding %d bytes "
+                            "with random data" % (layer.label, need))
+                        name = "fill/pad-%s.bin" % layer.key[:12]
+                        add_parents(name)
+                        tf.addfile(_tarinfo(name, tarfile.REGTYPE, 0o644, need),
+                                   RandReader(need, seed_of(layer.key)))
+                        break
+                    path, size, mode = item
+                    if pool.bucket(path, mod) != idx:
+                        continue
+                    try:
+                        sf = open(path, "rb")
+                    except OSError:
+                        continue
+                    with sf:
+                        name = path.lstrip("/")
+                        add_parents(name)
+                        tf.addfile(_tarinfo(name, tarfile.REGTYPE, mode & 0o7777, size), sf)
             tf.close()
             gz.close()
         layer.digest = "sha256:" + outer.h.hexdigest()
@@ -244,8 +287,9 @@ def build_layer(layer, cache_dir):
             pass
         raise
     layer.path = blob
-    log("built layer %-28s %8.1f MB gz (%8.1f MB tar) in %.1fs" % (
-        layer.label, layer.size / MB, layer.tar_size / MB, time.time() - t0))
+    if layer.size >= 1 * MB:
+        log("built layer %-20s %7.1f MB gz (%7.1f MB tar) in %.1fs" % (
+            layer.label, layer.size / MB, layer.tar_size / MB, time.time() - t0))
     return True
 
 
@@ -302,6 +346,32 @@ class Picker:
         if total < target_bytes:
             log("warning: ran out of machine files (%d of %d bytes)" % (total, target_bytes))
         return out
+
+
+class Pool:
+    """Machine files shared by fill layers: a lazily extended, deterministic
+    (sorted walk) list of (path, size, mode); thread-safe."""
+
+    def __init__(self, roots, max_file=16 * MB, min_file=1):
+        self.desc = [roots, max_file, min_file]
+        self.lock = threading.Lock()
+        self.items = []
+        self.gen = Picker(roots, max_file, min_file)._walk()
+        self.done = False
+
+    def get(self, i):
+        with self.lock:
+            while len(self.items) <= i and not self.done:
+                try:
+                    p, st = next(self.gen)
+                    self.items.append((p, st.st_size, stat.S_IMODE(st.st_mode)))
+                except StopIteration:
+                    self.done = True
+            return self.items[i] if i < len(self.items) else None
+
+    @staticmethod
+    def bucket(path, mod):
+        return int.from_bytes(hashlib.sha256(path.encode()).digest()[:4], "big") % mod
 
 
 def seed_of(*parts):
@@ -396,28 +466,27 @@ def set_test():
     ]
 
 
-# Roughly what level-1 gzip achieves on /usr/lib style binaries.
-GZ1_RATIO_BIN = 0.42
+MACHINE_ROOTS = ["/usr/lib", "/usr/libexec", "/usr/bin", "/usr/sbin", "/usr/share",
+                 "/usr/include"]
 
 
-def set_bench(cache_dir, jobs):
+def layer_marker(label):
+    # makes every layer's blob unique even if its file selection were not
+    return text_entry("etc/pulltop-fixture-layer", label + "\n")
+
+
+def fill_layers(prefix, pool, targets_mb, level, first=1):
+    mod = len(targets_mb)
+    return [Layer("%s#%d" % (prefix, i + first), [layer_marker("%s#%d" % (prefix, i + first))],
+                  level, fill=(pool, mod, i, int(t * MB)))
+            for i, t in enumerate(targets_mb)]
+
+
+def set_bench():
     lvl = 1
-    libs = Picker(["/usr/lib", "/usr/libexec", "/usr/bin", "/usr/sbin", "/usr/share"],
-                  max_file=24 * MB)
-    target = 205 * MB              # compressed total for bench/big
-    per = target // 6
-    big = [Layer("bench/big#%d" % (i + 1), libs.take(int(per / GZ1_RATIO_BIN)), lvl)
-           for i in range(6)]
-    # The real compression ratio is only known after building: top up with
-    # extra layers until the compressed total reaches the target.
-    build_all(big, cache_dir, jobs)
-    while sum(l.size for l in big) < target and not libs.exhausted:
-        have = sum(l.size for l in big)
-        ratio = have / max(1, sum(l.tar_size for l in big))
-        extra = Layer("bench/big#%d" % (len(big) + 1),
-                      libs.take(int((target - have) / ratio) + 1 * MB), lvl)
-        build_all([extra], cache_dir, jobs)
-        big.append(extra)
+    pool = Pool(MACHINE_ROOTS, max_file=24 * MB)
+    # 6 layers, 210 MB of gzip in total (sizes are exact in compressed bytes)
+    big = fill_layers("bench/big", pool, [60, 45, 35, 30, 25, 15], lvl)
     share = Picker(["/usr/share", "/usr/include"], max_file=16 * MB)
     one = [Layer("bench/onelayer#1", share.take(40 * MB, prefix="files/")
                  + [rand_entry("data/random-200m.bin", 200 * MB, "onelayer")], lvl)]
@@ -435,20 +504,22 @@ def set_bench(cache_dir, jobs):
 
 def set_demo():
     lvl = 1
-    bins = Picker(["/usr/bin", "/usr/sbin", "/usr/lib/x86_64-linux-gnu",
-                   "/usr/lib/aarch64-linux-gnu", "/usr/lib"], max_file=16 * MB)
+    pool = Pool(["/usr/bin", "/usr/sbin", "/usr/lib/x86_64-linux-gnu",
+                 "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/libexec"], max_file=16 * MB)
     docs = Picker(["/usr/share/doc", "/usr/share/man", "/usr/share/info",
                    "/usr/share"], max_file=4 * MB)
-    base = Layer("demo/base", docs.take(6 * MB) + [
+    base = Layer("demo/base", docs.take(8 * MB) + [
         text_entry("etc/os-release", "NAME=pulltop-demo\nID=pulltop-demo\n"),
         ("symlink", "bin", "usr/bin")], lvl)
-    tools = [base] + [Layer("demo/tools#%d" % i, bins.take(int(13 * MB / GZ1_RATIO_BIN)), lvl)
-                      for i in range(2, 6)]
+    # pool buckets: tools#2..5 -> 0..3, big#1,#3 -> 4,5 (mod 6: disjoint files)
+    tools = [base] + [Layer("demo/tools#%d" % (i + 2), [layer_marker("demo/tools#%d" % (i + 2))],
+                            lvl, fill=(pool, 6, i, t * MB))
+                      for i, t in enumerate([20, 15, 12, 10])]
     docsimg = [base, Layer("demo/docs#2", docs.take(30 * MB), lvl)]
-    big = [Layer("demo/big#1", bins.take(int(40 * MB / GZ1_RATIO_BIN)), lvl),
+    big = [Layer("demo/big#1", [layer_marker("demo/big#1")], lvl, fill=(pool, 6, 4, 45 * MB)),
            Layer("demo/big#2", [rand_entry("data/blob-60m.bin", 60 * MB, "demobig")], lvl),
-           Layer("demo/big#3", bins.take(int(30 * MB / GZ1_RATIO_BIN)), lvl),
-           Layer("demo/big#4", [rand_entry("data/blob-20m.bin", 20 * MB, "demobig4")], lvl)]
+           Layer("demo/big#3", [layer_marker("demo/big#3")], lvl, fill=(pool, 6, 5, 30 * MB)),
+           Layer("demo/big#4", [rand_entry("data/blob-15m.bin", 15 * MB, "demobig4")], lvl)]
     ma = []
     for i, plat in enumerate((PLAT_AMD64, PLAT_ARM64, PLAT_ARMV7)):
         ma.append(Image("demo/multiarch", None, [base, Layer(
@@ -690,7 +761,7 @@ def main():
     if a.set == "test":
         items = set_test()
     elif a.set == "bench":
-        items = set_bench(a.cache, a.jobs)
+        items = set_bench()
     else:
         items = set_demo()
     layers = all_layers(items)
