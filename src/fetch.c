@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PUBLISH_EVERY 0.1	/* seconds between progress updates */
 
@@ -25,7 +26,8 @@ struct fetch {
 	double last_pub;
 	uint64_t pub_bytes;
 	enum stop_why why;
-	int stalled_shown;
+	double t0;		/* start of this attempt, for --limit-rate */
+	uint64_t have0;
 };
 
 /* Lock held: publish bytes and a smoothed speed. */
@@ -46,6 +48,32 @@ publish(struct fetch *f, double now)
 	jq_changed(f->q);
 }
 
+/*
+ * --limit-rate: hold the worker until the bytes so far are due, which
+ * stops reading the socket and so slows the sender (curl's own limiter
+ * averages over seconds and lets small blobs through unthrottled).
+ * Sleeps in short slices so a cancel is still seen quickly.
+ */
+static double
+pace(struct fetch *f, double now)
+{
+	double due = f->t0 + (double)(f->in->have - f->have0) /
+	    (double)f->q->opt->limit_rate;
+	int stop = 0;
+
+	while (now < due && !stop) {
+		double d = due - now < 0.05 ? due - now : 0.05;
+		struct timespec ts = { 0, (long)(d * 1e9) };
+		nanosleep(&ts, NULL);
+		now = now_mono();
+		pthread_mutex_lock(&f->q->mu);
+		stop = f->b->cancel || f->q->quit;
+		pthread_mutex_unlock(&f->q->mu);
+	}
+	f->last_byte = now;
+	return now;
+}
+
 static int
 on_write(void *ctx, const void *p, size_t n)
 {
@@ -56,6 +84,8 @@ on_write(void *ctx, const void *p, size_t n)
 		return -1;
 	now = now_mono();
 	f->last_byte = now;
+	if (f->q->opt->limit_rate > 0)
+		now = pace(f, now);
 	if (now - f->last_pub >= PUBLISH_EVERY) {
 		pthread_mutex_lock(&f->q->mu);
 		if (f->b->state == BLOB_STALLED)
@@ -172,8 +202,8 @@ fetch_blob(struct jobq *q, struct regconn *k, struct blob *b)
 		f.q = q;
 		f.b = b;
 		f.in = &in;
-		f.last_byte = f.last_pub = now_mono();
-		f.pub_bytes = in.have;
+		f.last_byte = f.last_pub = f.t0 = now_mono();
+		f.pub_bytes = f.have0 = in.have;
 		pthread_mutex_lock(&q->mu);
 		b->attempts++;
 		b->state = BLOB_DOWNLOADING;

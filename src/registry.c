@@ -572,15 +572,15 @@ setup_easy(struct regconn *k, struct host *h, const char *url,
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "pulltop/" PULLTOP_VERSION);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 20L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
+	/* with a rate cap, small reads keep the pacing in fetch.c smooth */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, limit_rate == 0 ? 256L * 1024 :
+	    limit_rate / 8 < 1024 ? 1024L : limit_rate / 8 > 256 * 1024 ?
+	    256L * 1024 : (long)(limit_rate / 8));
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-	if (limit_rate > 0)
-		curl_easy_setopt(e, CURLOPT_MAX_RECV_SPEED_LARGE,
-		    (curl_off_t)limit_rate);
 	if (o->cacert != NULL)
 		curl_easy_setopt(e, CURLOPT_CAINFO, o->cacert);
 	if (h != NULL && h->insecure) {

@@ -278,6 +278,7 @@ def build_layer(layer, cache_dir):
             json.dump({"digest": layer.digest, "size": layer.size,
                        "diff_id": layer.diff_id, "tar_size": layer.tar_size,
                        "label": layer.label}, f)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, blob)
         os.replace(meta + ".tmp", meta)
     except BaseException:
@@ -484,7 +485,7 @@ def fill_layers(prefix, pool, targets_mb, level, first=1):
 
 def set_bench():
     lvl = 1
-    pool = Pool(MACHINE_ROOTS, max_file=24 * MB)
+    pool = Pool(MACHINE_ROOTS, max_file=8 * MB)
     # 6 layers, 210 MB of gzip in total (sizes are exact in compressed bytes)
     big = fill_layers("bench/big", pool, [60, 45, 35, 30, 25, 15], lvl)
     share = Picker(["/usr/share", "/usr/include"], max_file=16 * MB)
@@ -609,12 +610,24 @@ class RegistryError(Exception):
 
 
 class Registry:
-    def __init__(self, hostport, timeout=300):
+    """Minimal registry client; one keep-alive connection per thread."""
+
+    def __init__(self, hostport, timeout=300, jobs=2):
         self.hostport = hostport
         self.timeout = timeout
-        self.conn = None
+        self.local = threading.local()
+        self.lock = threading.Lock()
         self.where = {}   # digest -> repo that has it (for cross-repo mounts)
         self.bytes_up = 0
+        self.jobs = max(1, jobs)
+
+    @property
+    def conn(self):
+        return getattr(self.local, "conn", None)
+
+    @conn.setter
+    def conn(self, c):
+        self.local.conn = c
 
     def _conn(self):
         if self.conn is None:
@@ -650,9 +663,11 @@ class Registry:
 
     def push_blob(self, repo, digest, size, path=None, data=None):
         if self.blob_exists(repo, digest):
-            self.where.setdefault(digest, repo)
+            with self.lock:
+                self.where.setdefault(digest, repo)
             return "exists"
-        src = self.where.get(digest)
+        with self.lock:
+            src = self.where.get(digest)
         if src and src != repo:
             r, body = self.request("POST", "/v2/%s/blobs/uploads/?mount=%s&from=%s" % (
                 repo, digest, urllib.parse.quote(src, safe="/")))
@@ -677,8 +692,9 @@ class Registry:
         got = r.getheader("Docker-Content-Digest")
         if got and got != digest:
             raise RegistryError("registry computed %s for %s" % (got, digest))
-        self.bytes_up += size
-        self.where.setdefault(digest, repo)
+        with self.lock:
+            self.bytes_up += size
+            self.where.setdefault(digest, repo)
         return "uploaded"
 
     def put_manifest(self, repo, ref, body, mediatype):
@@ -700,8 +716,11 @@ def push_image(reg, im, tag):
     tag None -> push by digest.  Returns a description dict."""
     cfg = make_config(im)
     cfg_digest = "sha256:" + hashlib.sha256(cfg).hexdigest()
-    for l in im.layers:
-        reg.push_blob(im.name, l.digest, l.size, path=l.path)
+    # biggest first, in parallel (the registry is the bottleneck, not us)
+    todo = sorted({l.digest: l for l in im.layers}.values(), key=lambda l: -l.size)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=reg.jobs) as ex:
+        for f in [ex.submit(reg.push_blob, im.name, l.digest, l.size, l.path) for l in todo]:
+            f.result()
     reg.push_blob(im.name, cfg_digest, len(cfg), data=cfg)
     man, mt = make_manifest(im, cfg)
     digest = "sha256:" + hashlib.sha256(man).hexdigest()
@@ -746,8 +765,8 @@ def main():
     ap.add_argument("--out", help="write a JSON description of the pushed images")
     ap.add_argument("--cache", default=os.path.join(
         os.environ.get("TMPDIR") or tempfile.gettempdir(), "pulltop-fixtures-cache"))
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2,
-                    help="parallel layer builds (default: number of CPUs)")
+    ap.add_argument("--jobs", type=int, default=max(2, os.cpu_count() or 2),
+                    help="parallel layer builds and blob uploads (default: number of CPUs)")
     ap.add_argument("--build-only", action="store_true",
                     help="only build/cache the layers, push nothing")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
@@ -772,7 +791,7 @@ def main():
     if a.build_only:
         return 0
 
-    reg = Registry(a.registry)
+    reg = Registry(a.registry, jobs=a.jobs)
     out = []
     for it in items:
         d = push_index(reg, it) if isinstance(it, Index) else push_image(reg, it, it.tag)

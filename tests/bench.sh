@@ -1,0 +1,374 @@
+#!/usr/bin/env bash
+# tests/bench.sh - `make bench`: pulltop against skopeo and a plain curl
+# floor, on a throw-away local registry holding the `bench` fixture set.
+#
+#   bash tests/bench.sh
+#
+# For each image (bench/big:v1: ~210 MB in 6 layers, bench/onelayer:v1: one
+# ~230 MB layer, bench/small60:v1: 60 small layers) and each of BENCH_RUNS
+# rounds, from an empty output directory every time, interleaved (the tool
+# order rotates from round to round):
+#   pulltop  pulltop --store D -q REG/IMG
+#   skopeo   skopeo copy --src-tls-verify=false docker://REG/IMG oci:D:img
+#   curl     curl --parallel --parallel-max 3: manifest, config and every
+#            layer blob, -o into D (no digest check, no layout: the floor)
+# Wall time is measured with a monotonic clock, CPU time and peak RSS with
+# wait4(2) on the tool's process.  Then the dashboard's CPU cost: the same
+# throttled pull of many small layers with --progress=quiet and with the
+# dashboard (--progress=tty inside a detached tmux on a private socket),
+# both under /usr/bin/time.
+#
+# A report: exits 0 even when a target is missed; non-zero only when
+# something broke (registry, fixtures, a tool failing or producing a wrong
+# output).
+#
+# Environment:
+#   PULLTOP          binary to measure (default ./pulltop)
+#   BENCH_RUNS       rounds per image (default 5)
+#   BENCH_IMAGES     images to measure (default the three above)
+#   BENCH_CACHE      fixture layer cache, kept between runs
+#                    (default /var/tmp/pulltop-bench-cache)
+#   BENCH_TTY_IMAGE  image for the dashboard CPU row (default bench/small60:v1)
+#   BENCH_TTY_JOBS   -j for that row (default 32)
+#   BENCH_TTY_RATE   --limit-rate for that row (default 8K; ~12 s a pull)
+#   BENCH_TTY=0      skip the dashboard CPU row
+set -u
+. "$(dirname "$0")/lib.sh"
+cd "$T_ROOT"
+
+PULLTOP=${PULLTOP:-$T_ROOT/pulltop}
+RUNS=${BENCH_RUNS:-5}
+IMAGES=${BENCH_IMAGES:-bench/big:v1 bench/onelayer:v1 bench/small60:v1}
+CACHE=${BENCH_CACHE:-/var/tmp/pulltop-bench-cache}
+TTY_IMAGE=${BENCH_TTY_IMAGE:-bench/small60:v1}
+TTY_JOBS=${BENCH_TTY_JOBS:-32}
+TTY_RATE=${BENCH_TTY_RATE:-8K}
+CURL_PAR=3		# pulltop's default --jobs
+
+# targets
+T_SKOPEO=0.5		# pulltop wall <= this x skopeo's
+T_CURL=1.3		# pulltop wall <= this x curl's
+T_RSS=32		# MiB, pulltop peak RSS
+T_TTY=5			# % of one core, dashboard over quiet
+
+BROKEN=0
+broke() {
+	echo "BROKEN: $*"
+	BROKEN=1
+}
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+case "$RUNS" in '' | *[!0-9]* | 0) die "BENCH_RUNS must be a positive integer" ;; esac
+[ -x "$PULLTOP" ] || die "$PULLTOP is not built (run 'make')"
+for c in skopeo curl python3 /usr/bin/time tmux docker-registry; do
+	command -v "$c" >/dev/null 2>&1 || die "$c is missing (run 'make deps' as root)"
+done
+
+T0=$(now)
+W=$(t_tmpdir) || die "cannot make a temp dir"
+D=$W/out
+mkdir -p "$CACHE" || die "cannot create $CACHE"
+
+# measure OUT LOG CMD...: run CMD (stdin /dev/null, stdout+stderr to LOG);
+# OUT gets "wall user sys maxrss_kib status".
+cat >"$W/measure.py" <<'EOF'
+import os, subprocess, sys, time
+out, log, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+with open(log, "wb") as lf:
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT)
+    _, status, ru = os.wait4(p.pid, 0)
+    t1 = time.monotonic()
+    p.returncode = os.waitstatus_to_exitcode(status)
+with open(out, "w") as f:
+    f.write("%.6f %.6f %.6f %d %d\n" % (t1 - t0, ru.ru_utime, ru.ru_stime,
+                                        ru.ru_maxrss, p.returncode))
+EOF
+measure() { python3 "$W/measure.py" "$@"; }
+
+echo "pulltop bench: $("$PULLTOP" --version 2>/dev/null || echo "$PULLTOP")," \
+	"$(nproc) CPUs, $RUNS run(s) per tool and image"
+echo "  skopeo $(skopeo --version 2>/dev/null | awk '{print $3}'), $(curl --version | awk 'NR == 1 {print $1, $2}')"
+
+# ------------------------------------------------------------ registry, fixtures
+
+registry_start >"$W/registry.out" 2>&1 || { cat "$W/registry.out"; die "could not start docker-registry"; }
+echo "registry: $REGISTRY (storage $REGISTRY_DIR)"
+t=$(now)
+echo "pushing the bench fixtures (layers cached in $CACHE; the first run builds ~440 MB of them)..."
+if ! python3 tests/fixtures.py --registry "$REGISTRY" --cache "$CACHE" \
+	--out "$W/fixtures.json" bench >"$W/fixtures.out" 2>"$W/fixtures.err"; then
+	tail -n 5 "$W/fixtures.err"
+	die "pushing the fixtures failed"
+fi
+grep -E 'layers ready|pushed' "$W/fixtures.err" | sed 's/^/  /'
+echo "  fixtures done in $(elapsed "$t") s"
+
+# fx IMAGE FIELD: facts about an image from the fixtures file
+#   total: bytes of manifest+config+layers   layers: layer count
+#   blobs: distinct blobs a layout holds (manifest, config, layers)
+#   curl:  a curl config (output = / url = pairs) for the curl floor
+fx() {
+	python3 - "$W/fixtures.json" "$1" "$2" "$REGISTRY" "$D" <<'EOF'
+import json, sys
+doc, ref, what, reg, out = sys.argv[1:6]
+ims = {i["name"] + ":" + i["tag"]: i for i in json.load(open(doc))["images"]}
+if ref not in ims:
+    sys.exit("no image %s in the bench fixtures" % ref)
+im = ims[ref]
+name, tag = ref.rsplit(":", 1)
+if what == "total":
+    print(im["total_size"])
+elif what == "layers":
+    print(len(im["layers"]))
+elif what == "blobs":
+    print(len({im["digest"], im["config"]["digest"]} | {l["digest"] for l in im["layers"]}))
+elif what == "curl":
+    print('output = "%s/manifest.json"\nurl = "http://%s/v2/%s/manifests/%s"' % (out, reg, name, tag))
+    seen = set()
+    for b in [im["config"]] + im["layers"]:
+        if b["digest"] in seen:
+            continue
+        seen.add(b["digest"])
+        print('output = "%s/%s"\nurl = "http://%s/v2/%s/blobs/%s"' % (out, b["digest"][7:], reg, name, b["digest"]))
+EOF
+}
+
+# ------------------------------------------------------------------- the runs
+
+RES=$W/results.tsv
+: >"$RES"
+ACCEPT="Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+
+nblobs_in() { find "$1/blobs/sha256" -type f 2>/dev/null | wc -l; }
+bytes_in() { find "$1" -type f -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+
+run_tool() {	# tool image round
+	local tool=$1 img=$2 r=$3 m log rc wall user sys rss ok=1 why=
+	m=$W/m.$tool log=$W/log.$tool
+	rm -rf "$D"
+	sync
+	case $tool in
+	pulltop)
+		measure "$m" "$log" "$PULLTOP" --store "$D" -q "$REGISTRY/$img" ;;
+	skopeo)
+		measure "$m" "$log" skopeo copy -q --src-tls-verify=false \
+			"docker://$REGISTRY/$img" "oci:$D:img" ;;
+	curl)
+		mkdir -p "$D"
+		measure "$m" "$log" curl -sS -f --parallel --parallel-max "$CURL_PAR" \
+			-H "$ACCEPT" -K "$W/curl.cfg" ;;
+	esac
+	read -r wall user sys rss rc <"$m" || { wall=0 user=0 sys=0 rss=0 rc=255; }
+	if [ "$rc" -ne 0 ]; then
+		ok=0 why="exit $rc: $(tail -n 2 "$log" | tr '\n' ' ')"
+	elif [ "$tool" = curl ]; then
+		[ "$(bytes_in "$D")" -eq "$want_bytes" ] ||
+			ok=0 why="fetched $(bytes_in "$D") bytes, want $want_bytes"
+	else
+		[ "$(nblobs_in "$D")" -eq "$want_blobs" ] ||
+			ok=0 why="store holds $(nblobs_in "$D") blobs, want $want_blobs"
+	fi
+	[ "$ok" = 1 ] || broke "$tool $img round $r: $why"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$img" "$tool" "$r" "$wall" \
+		"$user" "$sys" "$rss" "$rc" "$ok" >>"$RES"
+	printf '  %-7s %7.3f s  cpu %6.2f s  rss %6.1f MiB\n' "$tool" "$wall" \
+		"$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" \
+		"$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" >"$W/line.$tool"
+}
+
+TOOLS=(pulltop skopeo curl)
+for img in $IMAGES; do
+	want_blobs=$(fx "$img" blobs) || die "bad image $img"
+	want_bytes=$(fx "$img" total)
+	fx "$img" curl >"$W/curl.cfg"
+	echo
+	echo "== $img: $(fx "$img" layers) layer(s)," \
+		"$(awk -v b="$want_bytes" 'BEGIN { printf "%.1f MB", b / 1e6 }')"
+	for ((r = 1; r <= RUNS; r++)); do
+		line="  round $r/$RUNS:"
+		for ((k = 0; k < 3; k++)); do
+			tool=${TOOLS[$(((r - 1 + k) % 3))]}
+			run_tool "$tool" "$img" "$r"
+		done
+		for tool in "${TOOLS[@]}"; do
+			line="$line  $tool $(awk '{ printf "%.2fs", $1 }' "$W/m.$tool")"
+		done
+		line="$line  (pulltop rss $(awk '{ printf "%.1f MiB", $4 / 1024 }' "$W/m.pulltop"))"
+		echo "$line"
+	done
+	rm -rf "$D"
+done
+
+# ---------------------------------------------------- the dashboard's CPU cost
+#
+# The same throttled pull twice: --progress=quiet, then --progress=tty in a
+# detached tmux (private socket, 120x40).  Both under /usr/bin/time; the
+# difference in user+sys over the dashboard run's wall time is its cost in
+# % of one core.
+
+TTY_NOTE=
+tty_row() {	# mode -> W/tty-MODE.time ("wall user sys maxrss"), returns status
+	local mode=$1 sock=$W/tmux.sock i rc spid
+	rm -rf "$W/tty-store"
+	sync
+	cat >"$W/tty-$mode.sh" <<EOF
+#!/bin/sh
+/usr/bin/time -f '%e %U %S %M' -o '$W/tty-$mode.time' '$PULLTOP' --store '$W/tty-store' \
+	--progress=$mode --exit-when-done -j '$TTY_JOBS' --limit-rate '$TTY_RATE' \
+	'$REGISTRY/$TTY_IMAGE' 2>'$W/tty-$mode.err'
+echo \$? >'$W/tty-$mode.rc'
+EOF
+	if [ "$mode" = quiet ]; then
+		sh "$W/tty-$mode.sh" >/dev/null </dev/null
+	else
+		tmux -S "$sock" -f /dev/null new-session -d -x 120 -y 40 \
+			"sh '$W/tty-$mode.sh'" || { broke "tmux would not start"; return 1; }
+		spid=$(tmux -S "$sock" display-message -p '#{pid}' 2>/dev/null)
+		[ -n "$spid" ] && t_track_pid "$spid"
+		# halfway through, keep what the pane shows (to tell the dashboard
+		# from the plain fallback)
+		for ((i = 0; i < 1200; i++)); do
+			[ -s "$W/tty-$mode.rc" ] && break
+			[ "$i" = 40 ] && tmux -S "$sock" capture-pane -p >"$W/tty-pane.txt" 2>/dev/null
+			sleep 0.1
+		done
+		if [ ! -s "$W/tty-$mode.rc" ]; then
+			broke "pulltop --progress=tty did not finish within 120 s"
+			tmux -S "$sock" kill-server 2>/dev/null
+			[ -n "$spid" ] && t_kill_pid "$spid"
+			return 1
+		fi
+		tmux -S "$sock" kill-server 2>/dev/null
+		[ -n "$spid" ] && t_kill_pid "$spid"
+	fi
+	rc=$(cat "$W/tty-$mode.rc" 2>/dev/null)
+	if [ "$rc" != 0 ]; then
+		broke "pulltop --progress=$mode (throttled) exited ${rc:-?}: $(tail -n 2 "$W/tty-$mode.err" | tr '\n' ' ')"
+		return 1
+	fi
+	# GNU time puts "Command exited with ..." first when the status is not 0
+	tail -n 1 "$W/tty-$mode.time" >"$W/tty-$mode.t"
+	if [ "$(nblobs_in "$W/tty-store")" -ne "$(fx "$TTY_IMAGE" blobs)" ]; then
+		broke "pulltop --progress=$mode (throttled): incomplete store"
+		return 1
+	fi
+	return 0
+}
+
+TTY_OK=0
+if [ "${BENCH_TTY:-1}" != 0 ]; then
+	echo
+	echo "== dashboard CPU: $TTY_IMAGE, -j $TTY_JOBS --limit-rate $TTY_RATE, quiet vs tty (tmux 120x40)"
+	if tty_row quiet && tty_row tty; then
+		TTY_OK=1
+		if grep -q 'no dashboard' "$W/tty-tty.err" 2>/dev/null; then
+			TTY_NOTE="no dashboard in this build ($(grep -m1 'no dashboard' "$W/tty-tty.err" | sed 's/^pulltop: //')): the tty row measured the plain fallback"
+		elif grep -q 'Pulling from' "$W/tty-pane.txt" 2>/dev/null; then
+			TTY_NOTE="the pane showed plain output, not the dashboard"
+		fi
+		for mode in quiet tty; do
+			awk -v m="$mode" '{ printf "  %-6s wall %6.2f s  user+sys %5.2f s  rss %5.1f MiB\n", m, $1, $2 + $3, $4 / 1024 }' \
+				"$W/tty-$mode.t"
+		done
+	fi
+	rm -rf "$W/tty-store"
+fi
+
+# ------------------------------------------- unpacking (a later section)
+# TODO: pulltop --unpack vs `umoci unpack` vs `tar -xzf` of the same layers
+# (bench/big:v1), once --unpack is in.
+
+# --------------------------------------------------------------------- report
+
+echo
+python3 - "$RES" "$W/fixtures.json" "$RUNS" "$T_SKOPEO" "$T_CURL" "$T_RSS" \
+	"$TTY_OK" "$W/tty-quiet.t" "$W/tty-tty.t" "$T_TTY" "$TTY_NOTE" <<'EOF'
+import json, statistics, sys
+(res, fixtures, runs, t_sk, t_cu, t_rss, tty_ok, tq, tt, t_tty, note) = sys.argv[1:12]
+t_sk, t_cu, t_rss, t_tty = float(t_sk), float(t_cu), float(t_rss), float(t_tty)
+ims = {i["name"] + ":" + i["tag"]: i for i in json.load(open(fixtures))["images"]}
+rows = {}
+order = []
+for line in open(res):
+    img, tool, r, wall, user, sys_, rss, rc, ok = line.rstrip("\n").split("\t")
+    if img not in rows:
+        rows[img] = {}
+        order.append(img)
+    if ok == "1":
+        rows[img].setdefault(tool, []).append((float(wall), float(user) + float(sys_), int(rss)))
+
+def verdict(good):
+    return "OK" if good else "MISS"
+
+print("== results: median wall time of %s run(s), cold output dir each run" % runs)
+print("   targets: pulltop <= %.1fx skopeo, <= %.1fx curl, peak RSS <= %g MiB"
+      % (t_sk, t_cu, t_rss))
+hdr = "%-18s %9s %8s %8s %8s %11s %11s %17s" % (
+    "image", "MB", "pulltop", "skopeo", "curl", "p/skopeo", "p/curl", "p RSS med/max MiB")
+print(hdr)
+print("-" * len(hdr))
+missed = 0
+for img in order:
+    t = rows[img]
+    mb = ims[img]["total_size"] / 1e6
+    med = {k: statistics.median(w for w, _, _ in v) for k, v in t.items() if v}
+    def s(k):
+        return "%7.2fs" % med[k] if k in med else "  failed"
+    def ratio(k, target):
+        global missed
+        if "pulltop" not in med or k not in med or med[k] <= 0:
+            return "%11s" % "n/a"
+        x = med["pulltop"] / med[k]
+        missed += x > target
+        return "%6.2f %-4s" % (x, verdict(x <= target))
+    if "pulltop" in t:
+        rss = [r / 1024 for _, _, r in t["pulltop"]]
+        rmed, rmax = statistics.median(rss), max(rss)
+        missed += rmax > t_rss
+        rs = "%5.1f / %5.1f %-4s" % (rmed, rmax, verdict(rmax <= t_rss))
+    else:
+        rs = "%17s" % "n/a"
+    print("%-18s %9.1f %8s %8s %8s %s %s %s" % (
+        img, mb, s("pulltop"), s("skopeo"), s("curl"),
+        ratio("skopeo", t_sk), ratio("curl", t_cu), rs))
+print()
+print("   throughput (MB/s, median):  " + "   ".join(
+    "%s %s" % (img, " ".join("%s %.0f" % (k, ims[img]["total_size"] / 1e6 / statistics.median(w for w, _, _ in rows[img][k]))
+                             for k in ("pulltop", "skopeo", "curl") if rows[img].get(k)))
+    for img in order))
+print("   CPU s (user+sys, median):   " + "   ".join(
+    "%s %s" % (img, " ".join("%s %.2f" % (k, statistics.median(c for _, c, _ in rows[img][k]))
+                             for k in ("pulltop", "skopeo", "curl") if rows[img].get(k)))
+    for img in order))
+
+print()
+if tty_ok == "1":
+    q = [float(x) for x in open(tq).read().split()]
+    d = [float(x) for x in open(tt).read().split()]
+    extra = (d[1] + d[2]) - (q[1] + q[2])
+    pct = 100.0 * extra / d[0] if d[0] > 0 else 0.0
+    missed += pct > t_tty
+    print("dashboard CPU: %+.2f s user+sys over %.1f s wall = %.1f%% of one core "
+          "(quiet %.2f s, tty %.2f s)   target <= %g%%  %s"
+          % (extra, d[0], pct, q[1] + q[2], d[1] + d[2], t_tty, verdict(pct <= t_tty)))
+    if note:
+        print("   note: " + note)
+else:
+    print("dashboard CPU: not measured" + (" (" + note + ")" if note else ""))
+print()
+print("%d target(s) missed" % missed if missed else "all targets met")
+EOF
+[ $? -eq 0 ] || broke "the report failed"
+
+echo "bench: done in $(elapsed "$T0") s"
+if [ "$BROKEN" != 0 ]; then
+	echo "bench: something broke (see BROKEN lines above)"
+	exit 1
+fi
+exit 0

@@ -1,0 +1,99 @@
+/*
+ * dash.h - the dashboard's state, shared by the files that draw it:
+ * dash.c (loop, keys, ui_run), layout.c (where each pane goes), header.c
+ * (totals, bar, sparkline, key bar), rows.c (the rows of every pane) and
+ * overlay.c (help, details, the quit question). Nothing here is touched
+ * by another thread: the engine is only seen through the snapshot.
+ */
+#ifndef PULLTOP_DASH_H
+#define PULLTOP_DASH_H
+
+#include "tui.h"
+#include "jobq.h"
+#include "pane.h"
+#include "prompt.h"
+
+enum pane_id {
+	PANE_IMAGES,
+	PANE_ACTIVE,
+	PANE_DONE,
+	PANE_EXISTS,
+	PANE_EVENTS,
+	PANE_COUNT
+};
+
+enum overlay {
+	OVERLAY_NONE,
+	OVERLAY_HELP,
+	OVERLAY_DETAIL,
+	OVERLAY_QUIT,		/* "Quit? Pulls are still running (y/n)" */
+	OVERLAY_ADD,		/* the "Add image" prompt */
+	OVERLAY_FILTER,		/* the "Filter" prompt */
+};
+
+#define SPARK_SLOTS 60
+#define MIN_COLS 40
+#define MIN_LINES 10
+#define HEADER_LINES 3
+
+/* Where one region of the screen goes, and its window. */
+struct region {
+	int y, x, h, w;
+	WINDOW *win;
+};
+
+struct dash {
+	struct jobq *q;
+	const struct options *o;
+	struct snapshot snap;		/* what is drawn; the UI's own copy */
+
+	struct pane panes[PANE_COUNT];
+	int focus;			/* enum pane_id */
+	char filter[256];		/* sanitized; "" shows everything */
+
+	enum overlay overlay;
+	int detail_pane;		/* what the detail box shows */
+	long detail_key;
+	struct prompt prompt;
+
+	double spark[SPARK_SLOTS];	/* speed once a second, oldest first */
+	int nspark;
+
+	char status[256];		/* a passing notice on the bottom line */
+	double status_until;
+
+	int jobs;			/* the last limit asked for */
+	int too_small;
+	int quit;
+
+	/* layout.c */
+	int lines, cols;
+	int single;			/* too short for all panes: focused only */
+	struct region header, keybar, pane[PANE_COUNT];
+};
+
+/* layout.c: place every region for the terminal size; 1 if it changed. */
+int layout_update(struct dash *d);
+void layout_free(struct dash *d);
+
+/* header.c */
+void header_draw(struct dash *d, WINDOW *w, int width);
+void header_sample(struct dash *d, double speed);
+int header_spark_idle(const struct dash *d);
+void keybar_draw(struct dash *d, WINDOW *w, int width, double now);
+
+/* rows.c: rebuild every pane's rows from the snapshot and the filter. */
+void rows_build(struct dash *d);
+/* Draw the pane with its row renderer. */
+void rows_draw(struct dash *d, int id, WINDOW *w, int h, int width);
+/* Image's state words ("Downloading 2/5 layers"). */
+void rows_image_state(const struct snap_image *im, char *out, size_t n);
+const struct snap_image *rows_image(const struct dash *d, long id);
+const struct snap_blob *rows_blob(const struct dash *d, long id);
+const struct snap_event *rows_event(const struct dash *d, long seq);
+
+/* overlay.c: the boxes drawn over the panes (help, detail, quit). */
+void overlay_draw(struct dash *d);
+void overlay_too_small(WINDOW *w, int lines, int cols);
+
+#endif

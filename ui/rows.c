@@ -1,0 +1,395 @@
+/*
+ * rows.c - what every pane lists and how each row reads. rows_build turns
+ * the snapshot (and the filter) into each pane's keys; the renderers draw
+ * one row from the snapshot by key: an image with its state, bar and ETA;
+ * an active layer with state, images, bar, bytes, speed and ETA (failed
+ * and cancelled layers stay here, where they can be retried); finished
+ * and already present layers; and timestamped events.
+ */
+#include "dash.h"
+#include "colors.h"
+#include "draw.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const struct snap_image *
+rows_image(const struct dash *d, long id)
+{
+	if (id < 0 || id >= d->snap.nimages || d->snap.images[id].id != id)
+		return NULL;
+	return &d->snap.images[id];
+}
+
+const struct snap_blob *
+rows_blob(const struct dash *d, long id)
+{
+	if (id < 0 || id >= d->snap.nblobs || d->snap.blobs[id].id != id)
+		return NULL;
+	return &d->snap.blobs[id];
+}
+
+const struct snap_event *
+rows_event(const struct dash *d, long seq)
+{
+	long i;
+
+	if (d->snap.nevents == 0)
+		return NULL;
+	i = seq - (long)d->snap.events[0].seq;
+	if (i < 0 || i >= d->snap.nevents || (long)d->snap.events[i].seq != seq)
+		return NULL;
+	return &d->snap.events[i];
+}
+
+/* Does any of the texts contain the filter (ignoring case)? */
+static int
+rows_match(const struct dash *d, const char *a, const char *b, const char *c)
+{
+	const char *f = d->filter;
+
+	if (f[0] == '\0')
+		return 1;
+	return (a && strcasestr(a, f)) || (b && strcasestr(b, f)) ||
+	    (c && strcasestr(c, f));
+}
+
+static int
+rows_by_finish(const void *x, const void *y, void *ctx)
+{
+	const struct dash *d = ctx;
+	const struct snap_blob *a = rows_blob(d, *(const long *)x);
+	const struct snap_blob *b = rows_blob(d, *(const long *)y);
+
+	/* newest first, then by id */
+	if (a->finished != b->finished)
+		return a->finished < b->finished ? 1 : -1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+void
+rows_build(struct dash *d)
+{
+	const struct snapshot *s = &d->snap;
+	struct pane *p;
+	int i, total[PANE_COUNT] = { 0 };
+
+	for (i = 0; i < PANE_COUNT; i++)
+		pane_clear(&d->panes[i]);
+	for (i = 0; i < s->nimages; i++) {
+		const struct snap_image *im = &s->images[i];
+		total[PANE_IMAGES]++;
+		if (rows_match(d, im->ref, im->platform, im->digest))
+			pane_add(&d->panes[PANE_IMAGES], im->id);
+	}
+	for (i = 0; i < s->nblobs; i++) {
+		const struct snap_blob *b = &s->blobs[i];
+		int id;
+
+		if (b->state == BLOB_DONE)
+			id = PANE_DONE;
+		else if (b->state == BLOB_EXISTS)
+			id = PANE_EXISTS;
+		else
+			id = PANE_ACTIVE;	/* failed and cancelled too */
+		total[id]++;
+		if (rows_match(d, b->short_id, b->digest, b->images))
+			pane_add(&d->panes[id], b->id);
+	}
+	p = &d->panes[PANE_DONE];
+	if (p->nrows > 1)
+		qsort_r(p->keys, (size_t)p->nrows, sizeof p->keys[0],
+		    rows_by_finish, d);
+	for (i = 0; i < s->nevents; i++) {
+		total[PANE_EVENTS]++;
+		if (rows_match(d, s->events[i].text, NULL, NULL))
+			pane_add(&d->panes[PANE_EVENTS], (long)s->events[i].seq);
+	}
+	for (i = 0; i < PANE_COUNT; i++)
+		pane_end(&d->panes[i], total[i]);
+}
+
+static attr_t
+rows_attr(int sel, enum role r)
+{
+	return sel ? colors_attr(ROLE_SELECTED) : colors_attr(r);
+}
+
+/* Bytes and speed of an image's layers that are still moving. */
+static double
+rows_image_speed(const struct dash *d, int id)
+{
+	double speed = 0;
+	int i;
+
+	for (i = 0; i < d->snap.nblobs; i++) {
+		const struct snap_blob *b = &d->snap.blobs[i];
+		if ((b->image_mask >> id) & 1 && blob_state_active(b->state))
+			speed += b->speed;
+	}
+	return speed;
+}
+
+void
+rows_image_state(const struct snap_image *im, char *out, size_t n)
+{
+	switch (im->state) {
+	case IMAGE_RESOLVING:
+		snprintf(out, n, "Resolving");
+		break;
+	case IMAGE_DOWNLOADING:
+		snprintf(out, n, "Downloading %d/%d layers", im->layers_done,
+		    im->layers_total);
+		break;
+	case IMAGE_COMPLETE:
+		snprintf(out, n, "Complete %.19s%s", im->digest,
+		    im->up_to_date ? " (up to date)" : "");
+		break;
+	case IMAGE_FAILED:
+		snprintf(out, n, "Failed: %s", im->error[0] ? im->error :
+		    "unknown error");
+		break;
+	case IMAGE_CANCELLED:
+		snprintf(out, n, "Cancelled");
+		break;
+	}
+}
+
+static enum role
+rows_image_role(enum image_state s)
+{
+	switch (s) {
+	case IMAGE_RESOLVING:	return ROLE_LABEL;
+	case IMAGE_DOWNLOADING:	return ROLE_STATE_DOWNLOADING;
+	case IMAGE_COMPLETE:	return ROLE_STATE_COMPLETE;
+	case IMAGE_FAILED:	return ROLE_STATE_FAILED;
+	case IMAGE_CANCELLED:	return ROLE_STATE_FAILED;
+	}
+	return ROLE_NORMAL;
+}
+
+/* The columns from a to b (shown ones) as one span: its width from x. */
+static int
+rows_span(const struct col *c, int a, int b, int x)
+{
+	int i, end = x;
+
+	for (i = a; i <= b; i++)
+		if (c[i].w > 0 && c[i].x + c[i].w > end)
+			end = c[i].x + c[i].w;
+	return end - x;
+}
+
+static void
+rows_image_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
+{
+	struct dash *d = ctx;
+	const struct snap_image *im = rows_image(d, key);
+	struct col c[6] = {
+		{ .flex = 3, .min = 12, .prio = 0 },		/* reference */
+		{ .width = 14, .prio = 3 },			/* platform */
+		{ .flex = 2, .min = 14, .width = 40, .prio = 0 },	/* state */
+		{ .flex = 2, .min = 8, .width = 30, .prio = 2 },	/* bar */
+		{ .width = 4, .prio = 4 },			/* percent */
+		{ .width = 9, .prio = 5 },			/* ETA */
+	};
+	char st[320], t[32];
+	double frac;
+	int final;
+
+	if (im == NULL)
+		return;
+	cols_fit(c, 6, 1, width - 2, 2);
+	final = im->state != IMAGE_RESOLVING && im->state != IMAGE_DOWNLOADING;
+	draw_text(w, y, c[0].x, c[0].w, im->ref, rows_attr(sel, ROLE_NORMAL));
+	draw_text(w, y, c[1].x, c[1].w, im->platform[0] ? im->platform : "-",
+	    rows_attr(sel, ROLE_LABEL));
+	rows_image_state(im, st, sizeof st);
+	if (im->state == IMAGE_FAILED) {
+		/* the cause needs the room: it takes the bar's columns */
+		draw_text(w, y, c[2].x, rows_span(c, 2, 4, c[2].x), st,
+		    rows_attr(sel, ROLE_STATE_FAILED));
+	} else {
+		draw_text(w, y, c[2].x, c[2].w, st,
+		    rows_attr(sel, rows_image_role(im->state)));
+		frac = im->bytes_total ? (double)im->bytes_done /
+		    im->bytes_total : 0;
+		if (im->state == IMAGE_COMPLETE)
+			frac = 1;
+		if (c[3].w > 0)
+			draw_bar(w, y, c[3].x, c[3].w, frac,
+			    rows_attr(sel, ROLE_BAR_DONE),
+			    rows_attr(sel, ROLE_BAR_TODO));
+		snprintf(t, sizeof t, "%3d%%", (int)(frac * 100));
+		draw_text(w, y, c[4].x, c[4].w, t, rows_attr(sel, ROLE_NORMAL));
+	}
+	if (final) {
+		draw_secs(t, sizeof t, (im->finished > 0 ? im->finished :
+		    d->snap.now) - im->started);
+	} else if (im->state == IMAGE_RESOLVING) {
+		snprintf(t, sizeof t, " ");
+	} else {
+		char e[16];
+		draw_eta(e, sizeof e, im->bytes_total - im->bytes_done,
+		    rows_image_speed(d, im->id));
+		snprintf(t, sizeof t, "ETA %s", e);
+	}
+	draw_text_right(w, y, c[5].x, c[5].w, t, rows_attr(sel, ROLE_LABEL));
+}
+
+static enum role
+rows_blob_role(enum blob_state s)
+{
+	switch (s) {
+	case BLOB_WAITING:	return ROLE_LABEL;
+	case BLOB_RETRYING:	return ROLE_STATE_RETRYING;
+	case BLOB_STALLED:	return ROLE_STATE_STALLED;
+	case BLOB_FAILED:
+	case BLOB_CANCELLED:	return ROLE_STATE_FAILED;
+	case BLOB_DONE:		return ROLE_STATE_COMPLETE;
+	case BLOB_EXISTS:	return ROLE_STATE_EXISTS;
+	default:		return ROLE_STATE_DOWNLOADING;
+	}
+}
+
+static void
+rows_active_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
+{
+	struct dash *d = ctx;
+	const struct snap_blob *b = rows_blob(d, key);
+	struct col c[7] = {
+		{ .width = 12, .prio = 0 },			/* short id */
+		{ .width = 20, .prio = 0 },			/* state */
+		{ .flex = 1, .min = 8, .width = 28, .prio = 4 },	/* images */
+		{ .flex = 2, .min = 6, .prio = 1 },		/* bar */
+		{ .width = 19, .prio = 2 },			/* bytes */
+		{ .width = 10, .prio = 3 },			/* speed */
+		{ .width = 6, .prio = 5 },			/* ETA */
+	};
+	char st[320], t[64], a[32], bb[32];
+	enum role role;
+	double frac;
+	int loud;
+
+	if (b == NULL)
+		return;
+	cols_fit(c, 7, 1, width - 2, 2);
+	role = rows_blob_role(b->state);
+	loud = b->state == BLOB_RETRYING || b->state == BLOB_STALLED ||
+	    b->state == BLOB_FAILED;
+	draw_text(w, y, c[0].x, c[0].w, b->short_id,
+	    rows_attr(sel, loud ? role : ROLE_NORMAL));
+	switch (b->state) {
+	case BLOB_RETRYING: {
+		double in = ceil(b->retry_at - d->snap.now);
+		snprintf(st, sizeof st, "Retrying in %.0fs (%d/%d)",
+		    in > 0 ? in : 0, b->attempts + 1, b->max_attempts);
+		break;
+	}
+	case BLOB_FAILED:
+		snprintf(st, sizeof st, "Failed: %s", b->error[0] ? b->error :
+		    "unknown error");
+		break;
+	default:
+		snprintf(st, sizeof st, "%s", blob_state_name(b->state));
+		break;
+	}
+	if (b->state == BLOB_FAILED) {
+		draw_text(w, y, c[1].x, rows_span(c, 1, 3, c[1].x), st,
+		    rows_attr(sel, role));
+	} else {
+		draw_text(w, y, c[1].x, c[1].w, st, rows_attr(sel, role));
+		draw_text(w, y, c[2].x, c[2].w, b->images,
+		    rows_attr(sel, ROLE_LABEL));
+		frac = b->size ? (double)b->done / b->size : 0;
+		if (c[3].w > 0)
+			draw_bar(w, y, c[3].x, c[3].w, frac,
+			    rows_attr(sel, b->state == BLOB_CANCELLED ?
+			    ROLE_BAR_TODO : ROLE_BAR_DONE),
+			    rows_attr(sel, ROLE_BAR_TODO));
+	}
+	fmt_bytes(a, sizeof a, b->done);
+	fmt_bytes(bb, sizeof bb, b->size);
+	snprintf(t, sizeof t, "%s / %s", a, bb);
+	draw_text_right(w, y, c[4].x, c[4].w, t, rows_attr(sel, ROLE_NORMAL));
+	if (b->state == BLOB_DOWNLOADING) {
+		draw_speed(t, sizeof t, b->speed);
+		draw_text_right(w, y, c[5].x, c[5].w, t,
+		    rows_attr(sel, ROLE_NORMAL));
+		draw_eta(t, sizeof t, b->size - b->done, b->speed);
+		draw_text_right(w, y, c[6].x, c[6].w, t,
+		    rows_attr(sel, ROLE_LABEL));
+	}
+}
+
+/* Completed and Already exists: id, size, time taken (Completed), images. */
+static void
+rows_final_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
+{
+	struct dash *d = ctx;
+	const struct snap_blob *b = rows_blob(d, key);
+	struct col c[4] = {
+		{ .width = 12, .prio = 0 },		/* short id */
+		{ .width = 9, .prio = 1 },		/* size */
+		{ .flex = 1, .min = 6, .prio = 3 },	/* images */
+		{ .width = 6, .prio = 2 },		/* time (Completed only) */
+	};
+	char t[32];
+	int timed;
+
+	if (b == NULL)
+		return;
+	timed = b->state == BLOB_DONE;
+	cols_fit(c, timed ? 4 : 3, 1, width - 2, 2);
+	draw_text(w, y, c[0].x, c[0].w, b->short_id,
+	    rows_attr(sel, rows_blob_role(b->state)));
+	fmt_bytes(t, sizeof t, b->size);
+	draw_text_right(w, y, c[1].x, c[1].w, t, rows_attr(sel, ROLE_NORMAL));
+	draw_text(w, y, c[2].x, c[2].w, b->images, rows_attr(sel, ROLE_LABEL));
+	if (timed && c[3].w > 0 && b->started > 0 && b->finished > 0) {
+		draw_secs(t, sizeof t, b->finished - b->started);
+		draw_text_right(w, y, c[3].x, c[3].w, t,
+		    rows_attr(sel, ROLE_LABEL));
+	}
+}
+
+static void
+rows_event_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
+{
+	struct dash *d = ctx;
+	const struct snap_event *e = rows_event(d, key);
+	static const enum role level_role[3] = {
+		ROLE_NORMAL, ROLE_EVENT_WARN, ROLE_EVENT_ERROR
+	};
+	char ts[16];
+	struct tm tm;
+	time_t t;
+	int x;
+
+	if (e == NULL)
+		return;
+	t = (time_t)e->wall;
+	localtime_r(&t, &tm);
+	strftime(ts, sizeof ts, "%H:%M:%S", &tm);
+	x = 1 + draw_text(w, y, 1, width - 2, ts, rows_attr(sel, ROLE_LABEL));
+	draw_text(w, y, x + 1, width - x - 2, e->text, rows_attr(sel,
+	    level_role[e->level >= 0 && e->level <= 2 ? e->level : 0]));
+}
+
+void
+rows_draw(struct dash *d, int id, WINDOW *w, int h, int width)
+{
+	static const pane_row_fn fns[PANE_COUNT] = {
+		[PANE_IMAGES] = rows_image_draw,
+		[PANE_ACTIVE] = rows_active_draw,
+		[PANE_DONE] = rows_final_draw,
+		[PANE_EXISTS] = rows_final_draw,
+		[PANE_EVENTS] = rows_event_draw,
+	};
+
+	pane_draw(&d->panes[id], w, h, width, fns[id], d);
+}
