@@ -357,11 +357,8 @@ header_cb(char *p, size_t size, size_t nmemb, void *u)
 	return len;
 }
 
-/*
- * Parse "bytes START-END/TOTAL"; returns START or -1.
- */
-static long long
-content_range_start(const char *s)
+long long
+reg_content_range_start(const char *s)
 {
 	char *end;
 	long long v;
@@ -390,7 +387,7 @@ write_cb(char *p, size_t size, size_t nmemb, void *u)
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 		x->decided = 1;
 		if (x->status == 206 && x->write != NULL) {
-			long long start = content_range_start(x->content_range);
+			long long start = reg_content_range_start(x->content_range);
 			if (start < 0 || (uint64_t)start != x->offset) {
 				x->range_broken = 1;
 				return 0;	/* never splice wrong bytes */

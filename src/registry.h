@@ -71,4 +71,7 @@ int reg_get_blob(struct regconn *k, const struct ref *r, const char *digest,
     uint64_t offset, uint64_t limit_rate, reg_write_fn write, reg_check_fn check,
     void *ctx, struct reg_result *res) WUR;
 
+/* The START of a Content-Range value "bytes START-END/TOTAL", or -1. */
+long long reg_content_range_start(const char *s);
+
 #endif

@@ -30,7 +30,7 @@
 #                    (default /var/tmp/pulltop-bench-cache)
 #   BENCH_TTY_IMAGE  image for the dashboard CPU row (default bench/small60:v1)
 #   BENCH_TTY_JOBS   -j for that row (default 32)
-#   BENCH_TTY_RATE   --limit-rate for that row (default 8K; ~12 s a pull)
+#   BENCH_TTY_RATE   --limit-rate for that row (default 16K: ~10 s a pull)
 #   BENCH_TTY=0      skip the dashboard CPU row
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -42,7 +42,7 @@ IMAGES=${BENCH_IMAGES:-bench/big:v1 bench/onelayer:v1 bench/small60:v1}
 CACHE=${BENCH_CACHE:-/var/tmp/pulltop-bench-cache}
 TTY_IMAGE=${BENCH_TTY_IMAGE:-bench/small60:v1}
 TTY_JOBS=${BENCH_TTY_JOBS:-32}
-TTY_RATE=${BENCH_TTY_RATE:-8K}
+TTY_RATE=${BENCH_TTY_RATE:-16K}
 CURL_PAR=3		# pulltop's default --jobs
 
 # targets
@@ -268,7 +268,7 @@ if [ "${BENCH_TTY:-1}" != 0 ]; then
 	if tty_row quiet && tty_row tty; then
 		TTY_OK=1
 		if grep -q 'no dashboard' "$W/tty-tty.err" 2>/dev/null; then
-			TTY_NOTE="no dashboard in this build ($(grep -m1 'no dashboard' "$W/tty-tty.err" | sed 's/^pulltop: //')): the tty row measured the plain fallback"
+			TTY_NOTE="this build has no dashboard ('$(grep -m1 'no dashboard' "$W/tty-tty.err" | sed 's/^pulltop: //')'), so the tty row measured the plain fallback"
 		elif grep -q 'Pulling from' "$W/tty-pane.txt" 2>/dev/null; then
 			TTY_NOTE="the pane showed plain output, not the dashboard"
 		fi
@@ -309,7 +309,7 @@ def verdict(good):
 print("== results: median wall time of %s run(s), cold output dir each run" % runs)
 print("   targets: pulltop <= %.1fx skopeo, <= %.1fx curl, peak RSS <= %g MiB"
       % (t_sk, t_cu, t_rss))
-hdr = "%-18s %9s %8s %8s %8s %11s %11s %17s" % (
+hdr = "%-18s %9s %8s %8s %8s %11s %11s %18s" % (
     "image", "MB", "pulltop", "skopeo", "curl", "p/skopeo", "p/curl", "p RSS med/max MiB")
 print(hdr)
 print("-" * len(hdr))
@@ -334,19 +334,23 @@ for img in order:
         rs = "%5.1f / %5.1f %-4s" % (rmed, rmax, verdict(rmax <= t_rss))
     else:
         rs = "%17s" % "n/a"
-    print("%-18s %9.1f %8s %8s %8s %s %s %s" % (
+    print(("%-18s %9.1f %8s %8s %8s %s %s %s" % (
         img, mb, s("pulltop"), s("skopeo"), s("curl"),
-        ratio("skopeo", t_sk), ratio("curl", t_cu), rs))
+        ratio("skopeo", t_sk), ratio("curl", t_cu), rs)).rstrip())
 print()
-print("   throughput (MB/s, median):  " + "   ".join(
-    "%s %s" % (img, " ".join("%s %.0f" % (k, ims[img]["total_size"] / 1e6 / statistics.median(w for w, _, _ in rows[img][k]))
-                             for k in ("pulltop", "skopeo", "curl") if rows[img].get(k)))
-    for img in order))
-print("   CPU s (user+sys, median):   " + "   ".join(
-    "%s %s" % (img, " ".join("%s %.2f" % (k, statistics.median(c for _, c, _ in rows[img][k]))
-                             for k in ("pulltop", "skopeo", "curl") if rows[img].get(k)))
-    for img in order))
-
+hdr = "%-18s %-24s %-24s" % ("", "MB/s  pulltop skopeo curl", "CPU s pulltop skopeo curl")
+print(hdr.rstrip())
+for img in order:
+    t = rows[img]
+    mbs, cpu = [], []
+    for k in ("pulltop", "skopeo", "curl"):
+        if t.get(k):
+            mbs.append("%7.0f" % (ims[img]["total_size"] / 1e6 / statistics.median(w for w, _, _ in t[k])))
+            cpu.append("%7.2f" % statistics.median(c for _, c, _ in t[k]))
+        else:
+            mbs.append("%7s" % "-")
+            cpu.append("%7s" % "-")
+    print("%-18s %-24s %-24s" % (img, "    " + "".join(mbs), "    " + "".join(cpu)))
 print()
 if tty_ok == "1":
     q = [float(x) for x in open(tq).read().split()]

@@ -50,6 +50,7 @@ struct dash {
 	struct pane panes[PANE_COUNT];
 	int focus;			/* enum pane_id */
 	char filter[256];		/* sanitized; "" shows everything */
+	int ref_w, images_w;		/* widest reference, image list */
 
 	enum overlay overlay;
 	int detail_pane;		/* what the detail box shows */

@@ -52,7 +52,7 @@ void
 header_draw(struct dash *d, WINDOW *w, int width)
 {
 	const struct snapshot *s = &d->snap;
-	char v[64], a[32], b[32], pct[16];
+	char v[96], a[32], b[32], pct[16];
 	int i, x, lt = 0, ld = 0, id = 0, bw, sw;
 	double frac, peak = 0;
 

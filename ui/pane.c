@@ -171,7 +171,7 @@ static void
 pane_title(struct pane *p, WINDOW *w, int width)
 {
 	attr_t rule = colors_attr(ROLE_PANE_TITLE);
-	char t[96], pos[32];
+	char t[96], pos[64];
 	int x;
 
 	draw_hline(w, 0, 0, width, rule);

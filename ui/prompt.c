@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CTRL(c) ((c) & 0x1f)
+#define UI_CTRL(c) ((c) & 0x1f)
 
 /* Append code point c as UTF-8 to out (n bytes, o used); 0 if no room. */
 static int
@@ -129,16 +129,16 @@ prompt_key(struct prompt *p, wint_t c, int is_key)
 	case 27:
 		return PROMPT_CANCEL;
 	case 127:
-	case CTRL('H'):
+	case UI_CTRL('H'):
 		prompt_delete(p, p->cur - 1, p->cur);
 		return PROMPT_EDITING;
-	case CTRL('U'):
+	case UI_CTRL('U'):
 		prompt_delete(p, 0, p->cur);
 		return PROMPT_EDITING;
-	case CTRL('K'):
+	case UI_CTRL('K'):
 		prompt_delete(p, p->cur, p->len);
 		return PROMPT_EDITING;
-	case CTRL('W'):
+	case UI_CTRL('W'):
 		i = p->cur;
 		while (i > 0 && p->text[i - 1] == L' ')
 			i--;
@@ -146,10 +146,10 @@ prompt_key(struct prompt *p, wint_t c, int is_key)
 			i--;
 		prompt_delete(p, i, p->cur);
 		return PROMPT_EDITING;
-	case CTRL('A'):
+	case UI_CTRL('A'):
 		p->cur = 0;
 		return PROMPT_EDITING;
-	case CTRL('E'):
+	case UI_CTRL('E'):
 		p->cur = p->len;
 		return PROMPT_EDITING;
 	}

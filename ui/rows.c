@@ -65,9 +65,9 @@ rows_by_finish(const void *x, const void *y, void *ctx)
 	const struct snap_blob *a = rows_blob(d, *(const long *)x);
 	const struct snap_blob *b = rows_blob(d, *(const long *)y);
 
-	/* newest first, then by id */
+	/* in the order they finished, like a log */
 	if (a->finished != b->finished)
-		return a->finished < b->finished ? 1 : -1;
+		return a->finished < b->finished ? -1 : 1;
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
@@ -80,8 +80,12 @@ rows_build(struct dash *d)
 
 	for (i = 0; i < PANE_COUNT; i++)
 		pane_clear(&d->panes[i]);
+	d->ref_w = d->images_w = 8;
 	for (i = 0; i < s->nimages; i++) {
 		const struct snap_image *im = &s->images[i];
+		int w = draw_width(im->ref);
+		if (w > d->ref_w)
+			d->ref_w = w;
 		total[PANE_IMAGES]++;
 		if (rows_match(d, im->ref, im->platform, im->digest))
 			pane_add(&d->panes[PANE_IMAGES], im->id);
@@ -94,8 +98,12 @@ rows_build(struct dash *d)
 			id = PANE_DONE;
 		else if (b->state == BLOB_EXISTS)
 			id = PANE_EXISTS;
-		else
+		else {
+			int w = draw_width(b->images);
 			id = PANE_ACTIVE;	/* failed and cancelled too */
+			if (w > d->images_w)
+				d->images_w = w;
+		}
 		total[id]++;
 		if (rows_match(d, b->short_id, b->digest, b->images))
 			pane_add(&d->panes[id], b->id);
@@ -190,10 +198,10 @@ rows_image_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 	struct dash *d = ctx;
 	const struct snap_image *im = rows_image(d, key);
 	struct col c[6] = {
-		{ .flex = 3, .min = 12, .prio = 0 },		/* reference */
+		{ .flex = 3, .min = 12, .width = d->ref_w, .prio = 0 }, /* ref */
 		{ .width = 14, .prio = 3 },			/* platform */
-		{ .flex = 2, .min = 14, .width = 40, .prio = 0 },	/* state */
-		{ .flex = 2, .min = 8, .width = 30, .prio = 2 },	/* bar */
+		{ .flex = 2, .min = 14, .width = 44, .prio = 0 },	/* state */
+		{ .flex = 2, .min = 8, .prio = 2 },		/* bar */
 		{ .width = 4, .prio = 4 },			/* percent */
 		{ .width = 9, .prio = 5 },			/* ETA */
 	};
@@ -264,13 +272,13 @@ rows_active_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 	struct col c[7] = {
 		{ .width = 12, .prio = 0 },			/* short id */
 		{ .width = 20, .prio = 0 },			/* state */
-		{ .flex = 1, .min = 8, .width = 28, .prio = 4 },	/* images */
+		{ .flex = 1, .min = 8, .width = d->images_w, .prio = 4 }, /* images */
 		{ .flex = 2, .min = 6, .prio = 1 },		/* bar */
 		{ .width = 19, .prio = 2 },			/* bytes */
 		{ .width = 10, .prio = 3 },			/* speed */
 		{ .width = 6, .prio = 5 },			/* ETA */
 	};
-	char st[320], t[64], a[32], bb[32];
+	char st[320], t[96], a[32], bb[32];
 	enum role role;
 	double frac;
 	int loud;
