@@ -259,6 +259,9 @@ progress_run(struct jobq *q, const struct options *o)
 			int n = s.nblobs * (s.nimages ? s.nimages : 1);
 			struct seen_blob *nb = xcalloc(n ? n : 1, sizeof *nb);
 			int oldn = cap_nblobs, im;
+
+			for (i = 0; i < n; i++)
+				nb[i].key = -1;	/* nothing printed yet */
 			for (im = 0; w.blobs != NULL && im < s.nimages; im++)
 				for (i = 0; i < oldn; i++)
 					if (im * oldn + i < w.nblobs_cap)

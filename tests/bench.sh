@@ -338,19 +338,19 @@ for img in order:
         img, mb, s("pulltop"), s("skopeo"), s("curl"),
         ratio("skopeo", t_sk), ratio("curl", t_cu), rs)).rstrip())
 print()
-hdr = "%-18s %-24s %-24s" % ("", "MB/s  pulltop skopeo curl", "CPU s pulltop skopeo curl")
-print(hdr.rstrip())
+print("%-18s %5s %8s %8s %8s %7s %8s %8s %8s" % ("", "MB/s", "pulltop", "skopeo", "curl",
+                                               "CPU s", "pulltop", "skopeo", "curl"))
 for img in order:
     t = rows[img]
     mbs, cpu = [], []
     for k in ("pulltop", "skopeo", "curl"):
         if t.get(k):
-            mbs.append("%7.0f" % (ims[img]["total_size"] / 1e6 / statistics.median(w for w, _, _ in t[k])))
-            cpu.append("%7.2f" % statistics.median(c for _, c, _ in t[k]))
+            mbs.append("%8.0f" % (ims[img]["total_size"] / 1e6 / statistics.median(w for w, _, _ in t[k])))
+            cpu.append("%8.2f" % statistics.median(c for _, c, _ in t[k]))
         else:
-            mbs.append("%7s" % "-")
-            cpu.append("%7s" % "-")
-    print("%-18s %-24s %-24s" % (img, "    " + "".join(mbs), "    " + "".join(cpu)))
+            mbs.append("%8s" % "-")
+            cpu.append("%8s" % "-")
+    print("%-18s %5s %s %7s %s" % (img, "", " ".join(mbs), "", " ".join(cpu)))
 print()
 if tty_ok == "1":
     q = [float(x) for x in open(tq).read().split()]

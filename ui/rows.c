@@ -198,7 +198,8 @@ rows_image_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 	struct dash *d = ctx;
 	const struct snap_image *im = rows_image(d, key);
 	struct col c[6] = {
-		{ .flex = 3, .min = 12, .width = d->ref_w, .prio = 0 }, /* ref */
+		{ .flex = 3, .min = d->ref_w < 28 ? d->ref_w : 28,
+		  .width = d->ref_w, .prio = 0 },		/* reference */
 		{ .width = 14, .prio = 3 },			/* platform */
 		{ .flex = 2, .min = 14, .width = 44, .prio = 0 },	/* state */
 		{ .flex = 2, .min = 8, .prio = 2 },		/* bar */
