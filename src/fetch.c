@@ -84,8 +84,17 @@ on_write(void *ctx, const void *p, size_t n)
 		return -1;
 	now = now_mono();
 	f->last_byte = now;
-	if (f->q->opt->limit_rate > 0)
+	if (f->q->opt->limit_rate > 0) {
 		now = pace(f, now);
+		/* while bytes keep coming, curl may not return to the check
+		 * callback until the body ends: stop here instead */
+		pthread_mutex_lock(&f->q->mu);
+		if (f->b->cancel || f->q->quit)
+			f->why = STOP_CANCEL;
+		pthread_mutex_unlock(&f->q->mu);
+		if (f->why == STOP_CANCEL)
+			return -1;
+	}
 	if (now - f->last_pub >= PUBLISH_EVERY) {
 		pthread_mutex_lock(&f->q->mu);
 		if (f->b->state == BLOB_STALLED)
@@ -258,7 +267,8 @@ fetch_blob(struct jobq *q, struct regconn *k, struct blob *b)
 			pthread_mutex_unlock(&q->mu);
 			return;
 		}
-		if (res.err == REG_ABORTED && f.why == STOP_CANCEL) {
+		if ((res.err == REG_ABORTED || res.err == REG_LOCAL) &&
+		    f.why == STOP_CANCEL) {
 			finish(q, b, BLOB_CANCELLED, NULL);
 			pthread_mutex_unlock(&q->mu);
 			return;

@@ -60,7 +60,7 @@ struct dash {
 	double spark[SPARK_SLOTS];	/* speed once a second, oldest first */
 	int nspark;
 
-	char status[256];		/* a passing notice on the bottom line */
+	char status[256];		/* a passing notice at the bottom */
 	double status_until;
 
 	int jobs;			/* the last limit asked for */
@@ -69,7 +69,7 @@ struct dash {
 
 	/* layout.c */
 	int lines, cols;
-	int single;			/* too short for all panes: focused only */
+	int single;			/* too short: only the focused pane */
 	struct region header, keybar, pane[PANE_COUNT];
 };
 
@@ -81,7 +81,8 @@ void layout_free(struct dash *d);
 void header_draw(struct dash *d, WINDOW *w, int width);
 void header_sample(struct dash *d, double speed);
 int header_spark_idle(const struct dash *d);
-void keybar_draw(struct dash *d, WINDOW *w, int width, double now);
+void header_keybar_draw(struct dash *d, WINDOW *w, int width,
+    double now);
 
 /* rows.c: rebuild every pane's rows from the snapshot and the filter. */
 void rows_build(struct dash *d);

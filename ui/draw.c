@@ -142,7 +142,7 @@ draw_text(WINDOW *w, int y, int x, int width, const char *s, attr_t a)
 		c = draw_next(&s);
 		cw = draw_cell_width(c, &out);
 		if (cw == 0)
-			continue;	/* combining marks: dropped, keeps widths exact */
+			continue;	/* combining marks: dropped */
 		if (used + cw > width)
 			break;
 		buf[n++] = out;
@@ -166,6 +166,24 @@ draw_text_right(WINDOW *w, int y, int x, int width, const char *s, attr_t a)
 	if (tw >= width)
 		return draw_text(w, y, x, width, s, a);
 	return draw_text(w, y, x + width - tw, tw, s, a);
+}
+
+int
+draw_text_tail(WINDOW *w, int y, int x, int width, const char *s, attr_t a)
+{
+	wchar_t c, out;
+	int tw = draw_width(s);
+
+	if (tw <= width || width < 2)
+		return draw_text(w, y, x, width, s, a);
+	/* drop characters from the front until the rest fits after the mark */
+	while (*s != '\0' && tw > width - 1) {
+		c = draw_next(&s);
+		tw -= draw_cell_width(c, &out);
+	}
+	/* U+2026 HORIZONTAL ELLIPSIS */
+	draw_text(w, y, x, 1, draw_utf8 ? "\xe2\x80\xa6" : "<", a);
+	return 1 + draw_text(w, y, x + 1, width - 1, s, a);
 }
 
 void
@@ -251,8 +269,8 @@ draw_sparkline(WINDOW *w, int y, int x, int width, const double *v, int n,
 		if (draw_utf8)
 			draw_repeat(w, y, x, 1, g_spark[level - 1], a);
 		else
-			draw_repeat(w, y, x, 1, (wchar_t)g_spark_ascii[level - 1],
-			    a);
+			draw_repeat(w, y, x, 1,
+			    (wchar_t)g_spark_ascii[level - 1], a);
 	}
 }
 
@@ -353,7 +371,7 @@ cols_fit(struct col *c, int n, int x, int width, int gap)
 			    (worst < 0 || c[i].prio >= c[worst].prio))
 				worst = i;
 		if (worst < 0)
-			break;		/* nothing left to drop: clipped below */
+			break;		/* nothing to drop: clipped below */
 		c[worst].w = 0;
 	}
 	for (i = 0; i < n; i++)

@@ -29,6 +29,9 @@ int draw_text(WINDOW *w, int y, int x, int width, const char *s, attr_t a);
 /* The same, right-aligned inside width columns. */
 int draw_text_right(WINDOW *w, int y, int x, int width, const char *s,
     attr_t a);
+/* The same, but a text too long loses its start ("…/test/big:v1"). */
+int draw_text_tail(WINDOW *w, int y, int x, int width, const char *s,
+    attr_t a);
 /* n blank cells in attribute a. */
 void draw_blank(WINDOW *w, int y, int x, int n, attr_t a);
 

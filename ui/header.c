@@ -167,9 +167,10 @@ static const struct keybar_key {
 };
 
 void
-keybar_draw(struct dash *d, WINDOW *w, int width, double now)
+header_keybar_draw(struct dash *d, WINDOW *w, int width, double now)
 {
-	attr_t bar = colors_attr(ROLE_KEYBAR), key = colors_attr(ROLE_KEYBAR_KEY);
+	attr_t bar = colors_attr(ROLE_KEYBAR);
+	attr_t key = colors_attr(ROLE_KEYBAR_KEY);
 	size_t i;
 	int x = 0, need;
 

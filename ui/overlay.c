@@ -146,7 +146,8 @@ box_lines(struct dash *d, const char *title, const struct lines *ls,
 		size_t n;
 		char part[320];
 
-		draw_text(win, y, 2, lw, ls->l[i].label, colors_attr(ROLE_LABEL));
+		draw_text(win, y, 2, lw, ls->l[i].label,
+		    colors_attr(ROLE_LABEL));
 		s = ls->l[i].text;
 		do {
 			n = wrap_at(s, tw);
@@ -159,7 +160,8 @@ box_lines(struct dash *d, const char *title, const struct lines *ls,
 				s++;
 		} while (*s != '\0' && y < rows - 2);
 	}
-	draw_text_right(win, rows - 2, 2, w - 4, footer, colors_attr(ROLE_LABEL));
+	draw_text_right(win, rows - 2, 2, w - 4, footer,
+	    colors_attr(ROLE_LABEL));
 	box_close(win);
 }
 

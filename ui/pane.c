@@ -85,7 +85,7 @@ pane_end(struct pane *p, int total)
 
 	p->total = total;
 	if (p->nrows == 0) {
-		p->sel = -1;		/* keep sel_key: the row may come back */
+		p->sel = -1;		/* sel_key stays: the row may return */
 		p->top = 0;
 		return;
 	}
@@ -207,16 +207,19 @@ pane_draw(struct pane *p, WINDOW *w, int h, int width, pane_row_fn fn,
 	pane_scroll(p);
 	pane_title(p, w, width);
 	if (p->sep_right)
-		draw_vline(w, 1, width - 1, h - 1, colors_attr(ROLE_PANE_TITLE));
+		draw_vline(w, 1, width - 1, h - 1,
+		    colors_attr(ROLE_PANE_TITLE));
 	if (p->nrows == 0 && h > 1) {
-		draw_text(w, 1, 1, inner - 1, p->empty, colors_attr(ROLE_LABEL));
+		draw_text(w, 1, 1, inner - 1, p->empty,
+		    colors_attr(ROLE_LABEL));
 		return;
 	}
 	for (i = 0; i < p->height && p->top + i < p->nrows; i++) {
 		int sel = p->focus && p->top + i == p->sel;
 
 		if (sel)
-			draw_blank(w, 1 + i, 0, inner, colors_attr(ROLE_SELECTED));
+			draw_blank(w, 1 + i, 0, inner,
+			    colors_attr(ROLE_SELECTED));
 		fn(w, 1 + i, inner, p->keys[p->top + i], sel, ctx);
 	}
 }

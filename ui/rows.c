@@ -115,7 +115,8 @@ rows_build(struct dash *d)
 	for (i = 0; i < s->nevents; i++) {
 		total[PANE_EVENTS]++;
 		if (rows_match(d, s->events[i].text, NULL, NULL))
-			pane_add(&d->panes[PANE_EVENTS], (long)s->events[i].seq);
+			pane_add(&d->panes[PANE_EVENTS],
+			    (long)s->events[i].seq);
 	}
 	for (i = 0; i < PANE_COUNT; i++)
 		pane_end(&d->panes[i], total[i]);
@@ -197,14 +198,15 @@ rows_image_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 {
 	struct dash *d = ctx;
 	const struct snap_image *im = rows_image(d, key);
+	int refmin = (width - 2) * 2 / 5 > 12 ? (width - 2) * 2 / 5 : 12;
 	struct col c[6] = {
-		{ .flex = 3, .min = d->ref_w < 28 ? d->ref_w : 28,
+		{ .flex = 3, .min = d->ref_w < refmin ? d->ref_w : refmin,
 		  .width = d->ref_w, .prio = 0 },		/* reference */
-		{ .width = 14, .prio = 3 },			/* platform */
-		{ .flex = 2, .min = 14, .width = 44, .prio = 0 },	/* state */
+		{ .width = 14, .prio = 5 },			/* platform */
+		{ .flex = 2, .min = 24, .width = 44, .prio = 0 }, /* state */
 		{ .flex = 2, .min = 8, .prio = 2 },		/* bar */
 		{ .width = 4, .prio = 4 },			/* percent */
-		{ .width = 9, .prio = 5 },			/* ETA */
+		{ .width = 9, .prio = 3 },			/* ETA */
 	};
 	char st[320], t[32];
 	double frac;
@@ -214,7 +216,8 @@ rows_image_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 		return;
 	cols_fit(c, 6, 1, width - 2, 2);
 	final = im->state != IMAGE_RESOLVING && im->state != IMAGE_DOWNLOADING;
-	draw_text(w, y, c[0].x, c[0].w, im->ref, rows_attr(sel, ROLE_NORMAL));
+	draw_text_tail(w, y, c[0].x, c[0].w, im->ref,
+	    rows_attr(sel, ROLE_NORMAL));
 	draw_text(w, y, c[1].x, c[1].w, im->platform[0] ? im->platform : "-",
 	    rows_attr(sel, ROLE_LABEL));
 	rows_image_state(im, st, sizeof st);
@@ -273,7 +276,8 @@ rows_active_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 	struct col c[7] = {
 		{ .width = 12, .prio = 0 },			/* short id */
 		{ .width = 20, .prio = 0 },			/* state */
-		{ .flex = 1, .min = 8, .width = d->images_w, .prio = 4 }, /* images */
+		{ .flex = 1, .min = 8, .width = d->images_w,
+		  .prio = 4 },					/* images */
 		{ .flex = 2, .min = 6, .prio = 1 },		/* bar */
 		{ .width = 19, .prio = 2 },			/* bytes */
 		{ .width = 10, .prio = 3 },			/* speed */
@@ -345,7 +349,7 @@ rows_final_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 		{ .width = 12, .prio = 0 },		/* short id */
 		{ .width = 9, .prio = 1 },		/* size */
 		{ .flex = 1, .min = 6, .prio = 3 },	/* images */
-		{ .width = 6, .prio = 2 },		/* time (Completed only) */
+		{ .width = 6, .prio = 2 },		/* time: Completed */
 	};
 	char t[32];
 	int timed;
