@@ -19,7 +19,29 @@ Blobs are pushed with POST /v2/NAME/blobs/uploads/ + monolithic PUT LOCATION
 was already pushed to another repo in this run); manifests with
 PUT /v2/NAME/manifests/REF.  One line per pushed image is printed on stdout:
     NAME:TAG sha256:MANIFESTDIGEST
---out FILE writes a JSON description of everything pushed.
+--out FILE writes a JSON description of everything pushed:
+    {"registry": "127.0.0.1:PORT", "set": SET, "images": [IMAGE...]}
+  IMAGE (single platform): name, tag, digest (manifest), mediaType, size
+    (manifest bytes), platform {os, architecture[, variant]}, config {digest,
+    size, mediaType}, layers [{digest, size, diff_id, uncompressed_size,
+    mediaType, label}], total_size (manifest + config + layers).
+  IMAGE (index / manifest list): name, tag, digest, mediaType, size,
+    total_size, manifests [per-platform IMAGE with tag null].
+
+Sets (sizes are compressed):
+  test   test/multi:v1 (OCI, 4 layers 50-600 KB), test/shared:v1 (first 2
+         layers of test/multi + 1), test/multiarch:v1 (OCI index:
+         linux/amd64, linux/arm64/v8, linux/arm/v7), test/docker:v1 (Docker
+         schema 2, 2 layers), test/dockerlist:v1 (Docker manifest list:
+         amd64, arm64), test/big:v1 (3 x 4 MB random), test/many:v1
+         (20 layers of 10-30 KB).
+  bench  bench/big:v1 (6 layers, ~223 MB, this machine's /usr files, gzip -1),
+         bench/onelayer:v1 (1 layer, ~232 MB: 40 MB of /usr/share + 200 MB
+         random), bench/small60:v1 (60 layers of 20-100 KB).
+  demo   demo/tools:latest (5 layers ~70 MB), demo/docs:latest (shares
+         demo/tools' first layer, ~28 MB), demo/big:latest (4 layers
+         ~158 MB), demo/multiarch:latest (OCI index, 3 platforms),
+         demo/tiny:latest (one tiny layer).
 
 Python standard library only.
 """

@@ -21,6 +21,7 @@
 #   t_cleanup_push CMD [ARG...] run at exit, last pushed first
 #   t_track_pid PID             at exit: SIGTERM PID, SIGKILL after 5 s
 #   t_kill_pid PID              do that now
+#   t_alive PID                 PID is running (and not a zombie)
 #   t_tmpdir                    prints a fresh temp dir removed at exit
 #                               (call as d=$(t_tmpdir); it is registered
 #                               in the parent shell via a marker file)
@@ -126,15 +127,23 @@ t_cleanup_push() {
     T_CLEANUP+=("$q")
 }
 
+# t_alive PID: running and not a zombie
+t_alive() {
+    local st
+    kill -0 "$1" 2>/dev/null || return 1
+    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+    [ "$st" != Z ]
+}
+
 t_kill_pid() {
     local pid=$1 i
     [ -n "$pid" ] || return 0
     kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-    for i in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
+    for ((i = 0; i < 100; i++)); do
+        t_alive "$pid" || break
+        sleep 0.05
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if t_alive "$pid"; then
         kill -KILL "$pid" 2>/dev/null
     fi
     wait "$pid" 2>/dev/null
@@ -143,6 +152,21 @@ t_kill_pid() {
 
 t_track_pid() {
     t_cleanup_push t_kill_pid "$1"
+}
+
+# _t_watchdog PID: a tiny background loop that SIGTERMs PID if this test
+# shell disappears without running its EXIT trap (e.g. SIGKILL); it ends by
+# itself as soon as PID is gone, and is itself stopped at cleanup.
+_t_watchdog() {
+    local target=$1 parent=$$
+    (
+        trap '' INT
+        while kill -0 "$parent" 2>/dev/null && kill -0 "$target" 2>/dev/null; do
+            sleep 1
+        done
+        kill -0 "$parent" 2>/dev/null || kill -TERM "$target" 2>/dev/null
+    ) </dev/null >/dev/null 2>&1 &
+    t_track_pid $!
 }
 
 t_tmpdir() {
@@ -283,6 +307,7 @@ registry_start() {
         echo "registry_start: failed" >&2
         return 1
     fi
+    _t_watchdog "$(cat "$dir/pid")"
     REGISTRY=$addr
     REGISTRY_PORT=${addr##*:}
     REGISTRY_DIR=$dir
@@ -323,6 +348,7 @@ proxy_start() {
         PROXY_PID=
         return 1
     fi
+    _t_watchdog "$PROXY_PID"
     PROXY_PORT=$(cat "$dir/port")
     PROXY=127.0.0.1:$PROXY_PORT
     PROXY_LOG=$dir/log

@@ -26,10 +26,19 @@ print(s.getsockname()[1])
 s.close()'
 }
 
+# alive PID: running and not a zombie (the registry outlives registry.sh
+# start, so its parent is whoever reaps orphans -- possibly slowly)
+alive() {
+    local st
+    kill -0 "$1" 2>/dev/null || return 1
+    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+    [ "$st" != Z ]
+}
+
 # is_ours PID DIR: the pid is alive and is the registry started with DIR's config
 is_ours() {
     local pid=$1 dir=$2 cmd
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    [ -n "$pid" ] && alive "$pid" || return 1
     cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
     case "$cmd" in
         *"$dir/config.yml"*) return 0 ;;
@@ -40,14 +49,14 @@ is_ours() {
 kill_wait() {
     local pid=$1 i
     kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
+    for i in $(seq 1 200); do
+        alive "$pid" || return 0
+        sleep 0.05
     done
     kill -KILL "$pid" 2>/dev/null
-    for i in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
+    for i in $(seq 1 100); do
+        alive "$pid" || return 0
+        sleep 0.05
     done
     return 1
 }
