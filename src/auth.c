@@ -3,6 +3,8 @@
  *   Bearer realm="https://auth.example/token",service="reg",scope="a:b:pull"
  * Values may be quoted (with backslash escapes) or bare tokens. Unknown
  * parameters are skipped; over-long values are rejected, never truncated.
+ * One header may hold several challenges ("Basic realm=x, Bearer ..."):
+ * the first Bearer one is taken, else the first Basic, else the first.
  */
 #include "auth.h"
 
@@ -46,59 +48,104 @@ parse_value(const char *p, char *out, size_t n)
 	return p;
 }
 
-int
-auth_parse_challenge(const char *value, struct challenge *c)
+/* RFC 7230 tchar: what a scheme or parameter name is made of. */
+static size_t
+token_len(const char *p)
 {
-	const char *p = skip_ws(value);
-	size_t n = 0;
+	return strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789!#$%&'*+-.^_`|~");
+}
+
+/* Parse one challenge at *pp, leaving *pp at the next one or the end. */
+static int
+parse_one(const char **pp, struct challenge *c)
+{
+	const char *p = *pp;
+	size_t n = token_len(p);
 	char key[32], tmp[1024];
 
 	memset(c, 0, sizeof *c);
-	while (p[n] != '\0' && p[n] != ' ' && p[n] != '\t')
-		n++;
 	if (n == 0 || n >= sizeof c->scheme)
 		return -1;
 	memcpy(c->scheme, p, n);
 	p = skip_ws(p + n);
 	while (*p != '\0') {
-		size_t k = 0;
+		const char *start = p, *q;
 		char *dst;
-		size_t dn;
+		size_t k, dn;
 
-		while (*p != '\0' && *p != '=' && *p != ',' && *p != ' ') {
-			if (k + 1 >= sizeof key)
-				return -1;
-			key[k++] = *p++;
+		if (*p == ',') {
+			p = skip_ws(p + 1);
+			continue;
 		}
-		key[k] = '\0';
-		p = skip_ws(p);
-		if (*p != '=')
+		k = token_len(p);
+		if (k == 0)
 			return -1;
-		p = skip_ws(p + 1);
-		if (strcasecmp(key, "realm") == 0) {
-			dst = c->realm;
-			dn = sizeof c->realm;
-		} else if (strcasecmp(key, "service") == 0) {
-			dst = c->service;
-			dn = sizeof c->service;
-		} else if (strcasecmp(key, "scope") == 0) {
-			dst = c->scope;
-			dn = sizeof c->scope;
-		} else if (strcasecmp(key, "error") == 0) {
-			dst = c->error;
-			dn = sizeof c->error;
-		} else {
-			dst = tmp;
-			dn = sizeof tmp;
+		q = skip_ws(p + k);
+		if (*q != '=') {
+			/* not key=value: the scheme of the next challenge */
+			p = start;
+			break;
 		}
+		/* unknown (or over-long) names are parsed into tmp, dropped */
+		dst = tmp;
+		dn = sizeof tmp;
+		if (k < sizeof key) {
+			memcpy(key, p, k);
+			key[k] = '\0';
+			if (strcasecmp(key, "realm") == 0) {
+				dst = c->realm;
+				dn = sizeof c->realm;
+			} else if (strcasecmp(key, "service") == 0) {
+				dst = c->service;
+				dn = sizeof c->service;
+			} else if (strcasecmp(key, "scope") == 0) {
+				dst = c->scope;
+				dn = sizeof c->scope;
+			} else if (strcasecmp(key, "error") == 0) {
+				dst = c->error;
+				dn = sizeof c->error;
+			}
+		}
+		p = skip_ws(q + 1);
 		p = parse_value(p, dst, dn);
 		if (p == NULL)
 			return -1;
 		p = skip_ws(p);
-		if (*p == ',')
-			p = skip_ws(p + 1);
-		else if (*p != '\0')
+		if (*p != ',' && *p != '\0')
 			return -1;
 	}
+	*pp = p;
 	return 0;
+}
+
+/* Bearer over Basic over anything else. */
+static int
+rank(const char *scheme)
+{
+	if (strcasecmp(scheme, "Bearer") == 0)
+		return 2;
+	return strcasecmp(scheme, "Basic") == 0;
+}
+
+int
+auth_parse_challenge(const char *value, struct challenge *c)
+{
+	struct challenge cur;
+	const char *p = value;
+	int have = 0;
+
+	memset(c, 0, sizeof *c);
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		if (parse_one(&p, &cur) != 0)
+			return -1;
+		if (!have || rank(cur.scheme) > rank(c->scheme))
+			*c = cur;
+		have = 1;
+	}
+	return have ? 0 : -1;
 }

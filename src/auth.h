@@ -12,7 +12,10 @@ struct challenge {
 	char error[64];		/* error="insufficient_scope" etc */
 };
 
-/* Parse one WWW-Authenticate value. 0 on success, -1 if unparseable. */
+/*
+ * Parse one WWW-Authenticate value into c: its first Bearer challenge, else
+ * its first Basic one, else its first. 0 on success, -1 if unparseable.
+ */
 int auth_parse_challenge(const char *value, struct challenge *c);
 
 #endif

@@ -275,10 +275,12 @@ resolve(struct image *im, struct regconn *k, char **cause)
 			all_exist = 0;
 	}
 	pthread_mutex_unlock(&q->mu);
-	im->up_to_date = all_exist &&
+	/* up to date: same platform manifest already named, nothing to fetch */
+	all_exist = all_exist &&
 	    store_index_get(q->store, im->ref.full, old) == 0 &&
-	    strcmp(old, digest) == 0;	/* the platform manifest's digest */
+	    strcmp(old, digest) == 0;
 	pthread_mutex_lock(&q->mu);
+	im->up_to_date = all_exist;
 	im->resolved = 1;
 	im->state = IMAGE_DOWNLOADING;
 	jq_changed(q);

@@ -41,7 +41,8 @@ static const char usage_text[] =
 "      --insecure-registry HOST[:PORT]  allow plain HTTP or an unverified\n"
 "                               certificate for HOST (repeatable)\n"
 "      --creds USER:PASSWORD    credentials for the registries of this run\n"
-"      --cacert FILE            trust the CA certificates in FILE\n"
+"                               (default: docker's config.json and helpers)\n"
+"      --cacert FILE            also trust the CA certificates in FILE\n"
 "      --exit-when-done         leave the dashboard when every image is done\n"
 "  -h, --help                   show this help and exit\n"
 "  -V, --version                show the version and exit\n"
@@ -155,7 +156,7 @@ main(int argc, char **argv)
 {
 	struct options o;
 	struct jobq *q;
-	char *store = NULL, *cause = NULL, why[128];
+	char *store = NULL, *creds = NULL, *cause = NULL, why[128];
 	int c, i, status;
 
 	options_defaults(&o);
@@ -220,9 +221,13 @@ main(int argc, char **argv)
 			o.insecure[o.ninsecure++] = optarg;
 			break;
 		case OPT_CREDS:
-			if (strchr(optarg, ':') == NULL)
+			if (optarg[0] == ':' || strchr(optarg, ':') == NULL)
 				usage_error("--creds: expected USER:PASSWORD");
-			o.creds = optarg;
+			free(creds);
+			o.creds = creds = xstrdup(optarg);
+			/* keep the password out of ps: blank it in argv */
+			memset(strchr(optarg, ':') + 1, 'x',
+			    strlen(strchr(optarg, ':') + 1));
 			break;
 		case OPT_CACERT:
 			if (access(optarg, R_OK) != 0)
@@ -272,6 +277,7 @@ main(int argc, char **argv)
 	q = jobq_new(&o);
 	if (q == NULL) {
 		free(store);
+		free(creds);
 		return 1;
 	}
 	sig_install(jobq_wakeup_fd(q));
@@ -290,5 +296,8 @@ main(int argc, char **argv)
 		status = progress_run(q, &o);
 	jobq_free(q);
 	free(store);
+	if (creds != NULL)
+		explicit_bzero(creds, strlen(creds));
+	free(creds);
 	return status;
 }

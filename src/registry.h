@@ -46,6 +46,7 @@ struct regclient *reg_new(const struct options *o);
 void reg_free(struct regclient *c);
 
 struct regconn *reg_conn_new(struct regclient *c);
+/* Call from the thread that used k: it also frees that thread's TLS state. */
 void reg_conn_free(struct regconn *k);
 
 /* The host[:port] requests for r go to, and the scheme once known. */
