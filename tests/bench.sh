@@ -32,6 +32,7 @@
 #   BENCH_TTY_JOBS   -j for that row (default 32)
 #   BENCH_TTY_RATE   --limit-rate for that row (default 16K: ~10 s a pull)
 #   BENCH_TTY=0      skip the dashboard CPU row
+#   BENCH_TIMEOUT    seconds before one tool run is killed (default 120)
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$T_ROOT"
@@ -44,6 +45,7 @@ TTY_IMAGE=${BENCH_TTY_IMAGE:-bench/small60:v1}
 TTY_JOBS=${BENCH_TTY_JOBS:-32}
 TTY_RATE=${BENCH_TTY_RATE:-16K}
 CURL_PAR=3		# pulltop's default --jobs
+TOOL_TIMEOUT=${BENCH_TIMEOUT:-120}	# seconds, one tool run
 
 # targets
 T_SKOPEO=0.5		# pulltop wall <= this x skopeo's
@@ -74,33 +76,46 @@ W=$(t_tmpdir) || die "cannot make a temp dir"
 D=$W/out
 mkdir -p "$CACHE" || die "cannot create $CACHE"
 
-# measure OUT LOG CMD...: run CMD (stdin /dev/null, stdout+stderr to LOG);
-# OUT gets "wall user sys maxrss_kib status".
+# measure OUT LOG CMD...: run CMD (stdin /dev/null, stdout+stderr to LOG,
+# SIGKILL after TOOL_TIMEOUT s); OUT gets "wall user sys maxrss_kib status".
 cat >"$W/measure.py" <<'EOF'
-import os, subprocess, sys, time
-out, log, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+import os, signal, subprocess, sys, threading, time
+out, log, limit, cmd = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]
 with open(log, "wb") as lf:
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT)
+    killer = threading.Timer(limit, lambda: os.kill(p.pid, signal.SIGKILL))
+    killer.start()
     _, status, ru = os.wait4(p.pid, 0)
     t1 = time.monotonic()
+    killer.cancel()
     p.returncode = os.waitstatus_to_exitcode(status)
+    if t1 - t0 >= limit:
+        lf.write(b"\nbench: killed after %g s\n" % limit)
 with open(out, "w") as f:
     f.write("%.6f %.6f %.6f %d %d\n" % (t1 - t0, ru.ru_utime, ru.ru_stime,
                                         ru.ru_maxrss, p.returncode))
 EOF
-measure() { python3 "$W/measure.py" "$@"; }
+measure() { python3 "$W/measure.py" "$1" "$2" "$TOOL_TIMEOUT" "${@:3}"; }
 
 echo "pulltop bench: $("$PULLTOP" --version 2>/dev/null || echo "$PULLTOP")," \
 	"$(nproc) CPUs, $RUNS run(s) per tool and image"
-echo "  skopeo $(skopeo --version 2>/dev/null | awk '{print $3}'), $(curl --version | awk 'NR == 1 {print $1, $2}')"
+echo "  skopeo $(skopeo --version 2>/dev/null | awk '{print $3}'), $(curl --version | awk 'NR == 1 {print $1, $2}')," \
+	"load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# busy jiffies of the whole machine, to tell how much of it others used
+busy_jiffies() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+BUSY0=$(busy_jiffies)
 
 # ------------------------------------------------------------ registry, fixtures
 
 registry_start >"$W/registry.out" 2>&1 || { cat "$W/registry.out"; die "could not start docker-registry"; }
 echo "registry: $REGISTRY (storage $REGISTRY_DIR)"
 t=$(now)
-echo "pushing the bench fixtures (layers cached in $CACHE; the first run builds ~440 MB of them)..."
+if [ -n "$(ls "$CACHE" 2>/dev/null)" ]; then
+	echo "pushing the bench fixtures (layers cached in $CACHE)..."
+else
+	echo "pushing the bench fixtures (building ~440 MB of layers into $CACHE first; later runs reuse them)..."
+fi
 if ! python3 tests/fixtures.py --registry "$REGISTRY" --cache "$CACHE" \
 	--out "$W/fixtures.json" bench >"$W/fixtures.out" 2>"$W/fixtures.err"; then
 	tail -n 5 "$W/fixtures.err"
@@ -151,7 +166,7 @@ bytes_in() { find "$1" -type f -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END
 run_tool() {	# tool image round
 	local tool=$1 img=$2 r=$3 m log rc wall user sys rss ok=1 why=
 	m=$W/m.$tool log=$W/log.$tool
-	rm -rf "$D"
+	rm -rf "$D" "$m"
 	sync
 	case $tool in
 	pulltop)
@@ -177,9 +192,6 @@ run_tool() {	# tool image round
 	[ "$ok" = 1 ] || broke "$tool $img round $r: $why"
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$img" "$tool" "$r" "$wall" \
 		"$user" "$sys" "$rss" "$rc" "$ok" >>"$RES"
-	printf '  %-7s %7.3f s  cpu %6.2f s  rss %6.1f MiB\n' "$tool" "$wall" \
-		"$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" \
-		"$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" >"$W/line.$tool"
 }
 
 TOOLS=(pulltop skopeo curl)
@@ -214,7 +226,7 @@ done
 
 TTY_NOTE=
 tty_row() {	# mode -> W/tty-MODE.time ("wall user sys maxrss"), returns status
-	local mode=$1 sock=$W/tmux.sock i rc spid
+	local mode=$1 sock=$W/tmux.sock i rc spid=
 	rm -rf "$W/tty-store"
 	sync
 	cat >"$W/tty-$mode.sh" <<EOF
@@ -225,12 +237,12 @@ tty_row() {	# mode -> W/tty-MODE.time ("wall user sys maxrss"), returns status
 echo \$? >'$W/tty-$mode.rc'
 EOF
 	if [ "$mode" = quiet ]; then
-		sh "$W/tty-$mode.sh" >/dev/null </dev/null
+		timeout -k 5 120 sh "$W/tty-$mode.sh" >/dev/null </dev/null
 	else
-		tmux -S "$sock" -f /dev/null new-session -d -x 120 -y 40 \
+		t_cleanup_push tmux -S "$sock" kill-server
+		TERM=${TERM:-xterm} tmux -S "$sock" -f /dev/null new-session -d -x 120 -y 40 \
 			"sh '$W/tty-$mode.sh'" || { broke "tmux would not start"; return 1; }
 		spid=$(tmux -S "$sock" display-message -p '#{pid}' 2>/dev/null)
-		[ -n "$spid" ] && t_track_pid "$spid"
 		# halfway through, keep what the pane shows (to tell the dashboard
 		# from the plain fallback)
 		for ((i = 0; i < 1200; i++)); do
@@ -241,11 +253,14 @@ EOF
 		if [ ! -s "$W/tty-$mode.rc" ]; then
 			broke "pulltop --progress=tty did not finish within 120 s"
 			tmux -S "$sock" kill-server 2>/dev/null
-			[ -n "$spid" ] && t_kill_pid "$spid"
 			return 1
 		fi
 		tmux -S "$sock" kill-server 2>/dev/null
-		[ -n "$spid" ] && t_kill_pid "$spid"
+		# the server is not our child: wait for it to be gone
+		for ((i = 0; i < 50; i++)); do
+			[ -n "$spid" ] && kill -0 "$spid" 2>/dev/null || break
+			sleep 0.1
+		done
 	fi
 	rc=$(cat "$W/tty-$mode.rc" 2>/dev/null)
 	if [ "$rc" != 0 ]; then
@@ -262,6 +277,7 @@ EOF
 }
 
 TTY_OK=0
+[ "${BENCH_TTY:-1}" != 0 ] || TTY_NOTE="skipped: BENCH_TTY=0"
 if [ "${BENCH_TTY:-1}" != 0 ]; then
 	echo
 	echo "== dashboard CPU: $TTY_IMAGE, -j $TTY_JOBS --limit-rate $TTY_RATE, quiet vs tty (tmux 120x40)"
@@ -324,7 +340,7 @@ for img in order:
         global missed
         if "pulltop" not in med or k not in med or med[k] <= 0:
             return "%11s" % "n/a"
-        x = med["pulltop"] / med[k]
+        x = round(med["pulltop"] / med[k], 2)   # judge what is shown
         missed += x > target
         return "%6.2f %-4s" % (x, verdict(x <= target))
     if "pulltop" in t:
@@ -337,6 +353,16 @@ for img in order:
     print(("%-18s %9.1f %8s %8s %8s %s %s %s" % (
         img, mb, s("pulltop"), s("skopeo"), s("curl"),
         ratio("skopeo", t_sk), ratio("curl", t_cu), rs)).rstrip())
+outl = []
+for line in open(res):
+    img, tool, r, wall, *_ , ok = line.rstrip("\n").split("\t")
+    v = rows.get(img, {}).get(tool)
+    if ok == "1" and v and len(v) >= 3:
+        m = statistics.median(w for w, _, _ in v)
+        if float(wall) > 2.5 * m and float(wall) - m > 0.2:
+            outl.append("%s %s round %s: %.2fs (median %.2fs)" % (tool, img, r, float(wall), m))
+if outl:
+    print("   outliers: " + "; ".join(outl))
 print()
 print("%-18s %5s %8s %8s %8s %7s %8s %8s %8s" % ("", "MB/s", "pulltop", "skopeo", "curl",
                                                "CPU s", "pulltop", "skopeo", "curl"))
@@ -356,7 +382,7 @@ if tty_ok == "1":
     q = [float(x) for x in open(tq).read().split()]
     d = [float(x) for x in open(tt).read().split()]
     extra = (d[1] + d[2]) - (q[1] + q[2])
-    pct = 100.0 * extra / d[0] if d[0] > 0 else 0.0
+    pct = round(100.0 * extra / d[0], 1) if d[0] > 0 else 0.0
     missed += pct > t_tty
     print("dashboard CPU: %+.2f s user+sys over %.1f s wall = %.1f%% of one core "
           "(quiet %.2f s, tty %.2f s)   target <= %g%%  %s"
@@ -370,7 +396,22 @@ print("%d target(s) missed" % missed if missed else "all targets met")
 EOF
 [ $? -eq 0 ] || broke "the report failed"
 
-echo "bench: done in $(elapsed "$T0") s"
+# CPU the rest of the machine used meanwhile: all busy time, less this
+# script's children (every tool, fixtures.py) and the registry
+other=$(python3 - "$BUSY0" "$(busy_jiffies)" "$(getconf CLK_TCK)" \
+	"$(awk '{ print $14 + $15 }' "/proc/$(cat "$REGISTRY_DIR/pid")/stat" 2>/dev/null)" \
+	"$(elapsed "$T0")" "$(times | tail -n 1)" <<'EOF'
+import re, sys
+b0, b1, hz, reg, wall, times = sys.argv[1:7]
+hz = float(hz)
+kids = sum(float(m) * 60 + float(s) for m, s in re.findall(r"(\d+)m([\d.]+)s", times))
+other = (int(b1) - int(b0)) / hz - kids - (int(reg or 0) / hz)
+print("%.1f %.0f" % (max(other, 0.0), 100 * max(other, 0.0) / float(wall)))
+EOF
+)
+echo "bench: done in $(elapsed "$T0") s; other processes used ${other% *} s of CPU meanwhile (${other#* }% of one core)"
+[ "${other#* }" -le 10 ] 2>/dev/null ||
+	echo "bench: note: other work was running on this machine; the figures are noisy"
 if [ "$BROKEN" != 0 ]; then
 	echo "bench: something broke (see BROKEN lines above)"
 	exit 1
