@@ -35,7 +35,7 @@
 #   BENCH_TIMEOUT    seconds before one tool run is killed (default 120)
 set -u
 . "$(dirname "$0")/lib.sh"
-cd "$T_ROOT"
+cd "$T_ROOT" || exit 1
 
 PULLTOP=${PULLTOP:-$T_ROOT/pulltop}
 RUNS=${BENCH_RUNS:-5}
@@ -258,7 +258,7 @@ EOF
 		tmux -S "$sock" kill-server 2>/dev/null
 		# the server is not our child: wait for it to be gone
 		for ((i = 0; i < 50; i++)); do
-			[ -n "$spid" ] && kill -0 "$spid" 2>/dev/null || break
+			if [ -z "$spid" ] || ! kill -0 "$spid" 2>/dev/null; then break; fi
 			sleep 0.1
 		done
 	fi
