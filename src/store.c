@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,10 @@
 #include <unistd.h>
 
 #define INDEX_MAX (16u << 20)
+#define HZ_MIN (2u << 20)	/* blobs this large get a hash thread */
+#define HZ_BUF (1u << 20)	/* bytes per write() and per hash step */
+#define HZ_NBUF 4
+#define SYNC_EVERY (8u << 20)	/* start writeback this often */
 #define REFNAME "org.opencontainers.image.ref.name"
 #define SOURCE "dev.pulltop.source.digest"
 
@@ -86,6 +91,151 @@ out:
 	free(tmp);
 	free(dst);
 	return ret;
+}
+
+
+/*
+ * A large blob's bytes are gathered into 1 MiB buffers. The worker writes
+ * each full buffer to the partial file and hands it to a hash thread, so
+ * receiving and writing overlap hashing instead of adding up. Buffers go
+ * round a ring in order: the hash sees the bytes exactly as written.
+ */
+enum { HZ_FREE, HZ_FILLING, HZ_QUEUED };
+
+struct hasher {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *buf[HZ_NBUF];
+	size_t len[HZ_NBUF];
+	int state[HZ_NBUF];
+	int fill;		/* slot the worker fills */
+	int quit;
+	struct sha256 *hash;	/* owned by the thread until drained */
+};
+
+static void *
+hasher_main(void *arg)
+{
+	struct hasher *hz = arg;
+	int slot = 0;
+
+	pthread_mutex_lock(&hz->mu);
+	for (;;) {
+		while (hz->state[slot] != HZ_QUEUED && !hz->quit)
+			pthread_cond_wait(&hz->cv, &hz->mu);
+		if (hz->state[slot] != HZ_QUEUED)
+			break;
+		pthread_mutex_unlock(&hz->mu);
+		sha256_update(hz->hash, hz->buf[slot], hz->len[slot]);
+		pthread_mutex_lock(&hz->mu);
+		hz->state[slot] = HZ_FREE;
+		hz->len[slot] = 0;
+		pthread_cond_broadcast(&hz->cv);
+		slot = (slot + 1) % HZ_NBUF;
+	}
+	pthread_mutex_unlock(&hz->mu);
+	return NULL;
+}
+
+static struct hasher *
+hasher_new(struct sha256 *hash)
+{
+	struct hasher *hz = xcalloc(1, sizeof *hz);
+	int i;
+
+	for (i = 0; i < HZ_NBUF; i++)
+		hz->buf[i] = xmalloc(HZ_BUF);
+	hz->state[0] = HZ_FILLING;
+	hz->hash = hash;
+	pthread_mutex_init(&hz->mu, NULL);
+	pthread_cond_init(&hz->cv, NULL);
+	if (pthread_create(&hz->thread, NULL, hasher_main, hz) != 0) {
+		for (i = 0; i < HZ_NBUF; i++)
+			free(hz->buf[i]);
+		free(hz);
+		return NULL;
+	}
+	return hz;
+}
+
+/* Start writeback of what was written since the last call: the final
+ * fsync then has little left to wait for. */
+static void
+ingest_writeback(struct ingest *in, uint64_t written)
+{
+	if (written - in->synced >= SYNC_EVERY) {
+		sync_file_range(in->fd, (off64_t)in->synced,
+		    (off64_t)(written - in->synced), SYNC_FILE_RANGE_WRITE);
+		in->synced = written;
+	}
+}
+
+/* Write the filling buffer and queue it for hashing; -1 with errno. */
+static int
+hasher_flush(struct ingest *in)
+{
+	struct hasher *hz = in->hz;
+	int slot = hz->fill, next = (slot + 1) % HZ_NBUF;
+	size_t len = hz->len[slot];
+
+	if (len == 0)
+		return 0;
+	if (write_all(in->fd, hz->buf[slot], len) != 0) {
+		/* keep what reached the file consistent with the hash: the
+		 * partial is re-hashed from disk on the next open anyway */
+		hz->len[slot] = 0;
+		return -1;
+	}
+	pthread_mutex_lock(&hz->mu);
+	hz->state[slot] = HZ_QUEUED;
+	pthread_cond_broadcast(&hz->cv);
+	while (hz->state[next] != HZ_FREE)
+		pthread_cond_wait(&hz->cv, &hz->mu);
+	hz->state[next] = HZ_FILLING;
+	hz->fill = next;
+	pthread_mutex_unlock(&hz->mu);
+	ingest_writeback(in, in->have);
+	return 0;
+}
+
+/* Flush, then wait until every queued buffer is hashed. */
+static int
+hasher_drain(struct ingest *in)
+{
+	struct hasher *hz = in->hz;
+	int r = hasher_flush(in), i, busy;
+
+	pthread_mutex_lock(&hz->mu);
+	do {
+		busy = 0;
+		for (i = 0; i < HZ_NBUF; i++)
+			if (hz->state[i] == HZ_QUEUED)
+				busy = 1;
+		if (busy)
+			pthread_cond_wait(&hz->cv, &hz->mu);
+	} while (busy);
+	pthread_mutex_unlock(&hz->mu);
+	return r;
+}
+
+static void
+hasher_free(struct hasher *hz)
+{
+	int i;
+
+	if (hz == NULL)
+		return;
+	pthread_mutex_lock(&hz->mu);
+	hz->quit = 1;
+	pthread_cond_broadcast(&hz->cv);
+	pthread_mutex_unlock(&hz->mu);
+	pthread_join(hz->thread, NULL);
+	for (i = 0; i < HZ_NBUF; i++)
+		free(hz->buf[i]);
+	pthread_mutex_destroy(&hz->mu);
+	pthread_cond_destroy(&hz->cv);
+	free(hz);
 }
 
 int
@@ -290,6 +440,9 @@ store_ingest_open(struct store *s, const char *digest, uint64_t size,
 			goto fail;
 		}
 	}
+	in->synced = in->have;
+	if (size - in->have >= HZ_MIN)
+		in->hz = hasher_new(in->hash);	/* NULL: hash inline */
 	return 0;
 fail:
 	store_ingest_close(in);
@@ -299,14 +452,35 @@ fail:
 int
 store_ingest_write(struct ingest *in, const void *p, size_t n)
 {
+	const char *c = p;
+
 	if (in->have + n > in->size) {
 		errno = EFBIG;
 		return -1;
 	}
-	if (write_all(in->fd, p, n) != 0)
-		return -1;
-	sha256_update(in->hash, p, n);
-	in->have += n;
+	if (in->hz == NULL) {
+		if (write_all(in->fd, p, n) != 0)
+			return -1;
+		sha256_update(in->hash, p, n);
+		in->have += n;
+		ingest_writeback(in, in->have);
+		return 0;
+	}
+	while (n > 0) {
+		struct hasher *hz = in->hz;
+		size_t room = HZ_BUF - hz->len[hz->fill];
+		size_t k = n < room ? n : room;
+
+		memcpy(hz->buf[hz->fill] + hz->len[hz->fill], c, k);
+		hz->len[hz->fill] += k;
+		in->have += k;
+		c += k;
+		n -= k;
+		if (hz->len[hz->fill] == HZ_BUF && hasher_flush(in) != 0) {
+			in->have -= HZ_BUF;
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -315,8 +489,13 @@ store_ingest_reset(struct ingest *in)
 {
 	char scratch[72];
 
+	if (in->hz != NULL) {
+		in->hz->len[in->hz->fill] = 0;	/* drop what is buffered */
+		hasher_drain(in);
+	}
 	sha256_final(in->hash, scratch);	/* final resets the context */
 	in->have = 0;
+	in->synced = 0;
 	if (ftruncate(in->fd, 0) != 0 || lseek(in->fd, 0, SEEK_SET) != 0)
 		return -1;
 	return 0;
@@ -327,6 +506,10 @@ store_ingest_commit(struct store *s, struct ingest *in, char **cause)
 {
 	char got[72], *dst, *dir;
 
+	if (in->hz != NULL && hasher_drain(in) != 0) {
+		*cause = xasprintf("%s", strerror(errno));
+		return -1;
+	}
 	if (in->have != in->size) {
 		*cause = xasprintf("size mismatch: got %llu bytes, expected %llu",
 		    (unsigned long long)in->have, (unsigned long long)in->size);
@@ -361,6 +544,14 @@ store_ingest_commit(struct store *s, struct ingest *in, char **cause)
 void
 store_ingest_close(struct ingest *in)
 {
+	if (in->hz != NULL) {
+		/* keep the buffered bytes: they are part of the partial */
+		if (in->fd >= 0 && hasher_drain(in) != 0) {
+			/* the next open re-hashes what did reach the file */
+		}
+		hasher_free(in->hz);
+		in->hz = NULL;
+	}
 	if (in->fd >= 0)
 		close(in->fd);	/* drops the flock */
 	sha256_free(in->hash);

@@ -19,13 +19,17 @@
 struct store;
 struct sha256;
 
+struct hasher;
+
 struct ingest {
 	int fd;
 	char *path;
 	char digest[72];
 	uint64_t size;		/* expected */
-	uint64_t have;		/* bytes in the partial file */
+	uint64_t have;		/* bytes taken (written, or buffered to be) */
+	uint64_t synced;	/* bytes handed to writeback so far */
 	struct sha256 *hash;	/* over the first `have` bytes */
+	struct hasher *hz;	/* large blobs: batching and a hash thread */
 };
 
 int store_open(const char *dir, struct store **out, char **cause) WUR;
