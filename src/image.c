@@ -112,10 +112,7 @@ get_config(struct image *im, struct regconn *k, const struct descriptor *d,
 	struct jobq *q = im->q;
 	struct reg_result res;
 	struct small s;
-	json_t *root;
-	json_error_t je;
-	const char *os, *arch, *variant;
-	char got[72];
+	char got[72], have[128];
 	int attempt, r = -1;
 
 	if (d->size > (4u << 20)) {
@@ -155,31 +152,20 @@ get_config(struct image *im, struct regconn *k, const struct descriptor *d,
 			return -1;
 		}
 	}
-	root = json_loadb(s.buf.data ? s.buf.data : "", s.buf.len, 0, &je);
-	if (!json_is_object(root)) {
-		*cause = xasprintf("config %s is not a JSON object", d->digest);
+	if (config_platform(s.buf.data ? s.buf.data : "", s.buf.len, have,
+	    sizeof have, cause) != 0)
 		goto out;
-	}
-	os = json_string_value(json_object_get(root, "os"));
-	arch = json_string_value(json_object_get(root, "architecture"));
-	variant = json_string_value(json_object_get(root, "variant"));
-	if (os != NULL && arch != NULL) {
-		char have[128], clean[128];
-		snprintf(have, sizeof have, "%s/%s%s%s", os, arch,
-		    variant ? "/" : "", variant ? variant : "");
-		sanitize(clean, sizeof clean, have);
-		if (platform_given && strncmp(clean, platform, strlen(platform))
-		    != 0 && strncmp(platform, clean, strlen(clean)) != 0) {
-			*cause = xasprintf("image is for %s, not %s", clean,
+	if (have[0] != '\0') {
+		if (platform_given && !platform_match(platform, have)) {
+			*cause = xasprintf("image is for %s, not %s", have,
 			    platform);
 			goto out;
 		}
 		if (!platform_given)
-			snprintf(platform, pn, "%s", clean);
+			snprintf(platform, pn, "%s", have);
 	}
 	r = 0;
 out:
-	json_decref(root);
 	buf_free(&s.buf);
 	return r;
 }

@@ -216,7 +216,9 @@ jobq_new(const struct options *opt)
 		q->wake_wr = p[1];
 	}
 	if (store_open(opt->store, &q->store, &cause) != 0) {
-		fprintf(stderr, "pulltop: %s\n", cause);
+		char clean[512];
+		sanitize(clean, sizeof clean, cause);
+		fprintf(stderr, "pulltop: %s\n", clean);
 		free(cause);
 		free(q);
 		return NULL;
@@ -317,7 +319,7 @@ jq_blob_add(struct jobq *q, const struct ref *src, const char *digest,
 	b = xcalloc(1, sizeof *b);
 	b->id = q->nblobs;
 	snprintf(b->digest, sizeof b->digest, "%s", digest);
-	snprintf(b->media_type, sizeof b->media_type, "%s", media_type);
+	sanitize(b->media_type, sizeof b->media_type, media_type);
 	b->size = size;
 	b->is_layer = is_layer;
 	b->src = src;

@@ -67,7 +67,7 @@ struct snap_image {
 	int id;
 	char ref[256];		/* full normalized reference, sanitized */
 	char platform[128];	/* "linux/amd64", "" before resolution */
-	char registry[128];	/* host[:port] */
+	char registry[256];	/* host[:port] */
 	enum image_state state;
 	char digest[72];	/* what the reference resolved to (docker's "Digest:") */
 	int layers_total, layers_done;

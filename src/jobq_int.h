@@ -39,7 +39,7 @@ struct image {
 	struct jobq *q;		/* immutable */
 	struct ref ref;		/* immutable after creation */
 	char platform[128];
-	char registry[128];
+	char registry[256];
 	enum image_state state;
 	char digest[72];	/* the platform manifest's */
 	char repo_digest[72];	/* what the reference resolved to */

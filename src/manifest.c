@@ -52,6 +52,18 @@ copy_str(json_t *o, const char *key, char *dst, size_t n, int required,
 	return 0;
 }
 
+/* Platform words are short names: anything else is not a platform. */
+static int
+platform_word_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' ||
+		    *s == '-'))
+			return 0;
+	return 1;
+}
+
 static int
 parse_descriptor(json_t *o, struct descriptor *d, const char *what,
     char **cause)
@@ -90,6 +102,9 @@ parse_descriptor(json_t *o, struct descriptor *d, const char *what,
 	    copy_str(plat, "variant", d->variant, sizeof d->variant, 0, what,
 	    cause) != 0))
 		return -1;
+	if (!platform_word_ok(d->os) || !platform_word_ok(d->arch) ||
+	    !platform_word_ok(d->variant))
+		d->os[0] = d->arch[0] = d->variant[0] = '\0';	/* never matches */
 	return 0;
 }
 
@@ -253,6 +268,49 @@ norm_variant(const char *arch, const char *v)
 	if (*v == '\0' && strcmp(arch, "arm") == 0)
 		return "v7";
 	return v;
+}
+
+int
+platform_match(const char *want, const char *have)
+{
+	char wo[32] = "", wa[32] = "", wv[32] = "", ho[32] = "", ha[32] = "",
+	    hv[32] = "";
+
+	if (sscanf(want, "%31[^/]/%31[^/]/%31s", wo, wa, wv) < 2 ||
+	    sscanf(have, "%31[^/]/%31[^/]/%31s", ho, ha, hv) < 2)
+		return 0;
+	if (strcmp(wo, ho) != 0 || strcmp(wa, ha) != 0)
+		return 0;
+	return wv[0] == '\0' ||
+	    strcmp(norm_variant(wa, wv), norm_variant(ha, hv)) == 0;
+}
+
+int
+config_platform(const char *data, size_t len, char *out, size_t n,
+    char **cause)
+{
+	json_t *root;
+	json_error_t je;
+	const char *os, *arch, *variant;
+
+	out[0] = '\0';
+	root = json_loadb(data, len, 0, &je);
+	if (!json_is_object(root)) {
+		*cause = xasprintf("config is not a JSON object");
+		json_decref(root);
+		return -1;
+	}
+	os = json_string_value(json_object_get(root, "os"));
+	arch = json_string_value(json_object_get(root, "architecture"));
+	variant = json_string_value(json_object_get(root, "variant"));
+	if (os != NULL && arch != NULL && strlen(os) < 32 && strlen(arch) < 32 &&
+	    platform_word_ok(os) && platform_word_ok(arch) &&
+	    (variant == NULL || (strlen(variant) < 32 &&
+	    platform_word_ok(variant))))
+		snprintf(out, n, "%s/%s%s%s", os, arch, variant ? "/" : "",
+		    variant ? variant : "");
+	json_decref(root);
+	return 0;
 }
 
 int

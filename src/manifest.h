@@ -51,6 +51,19 @@ void platform_host(char *out, size_t n);
  */
 int manifest_pick(const struct manifest *m, const char *want, char **cause);
 
+/*
+ * Does platform have ("os/arch[/variant]") satisfy want? A variant is
+ * compared only when want names one; arm64 means v8, arm means v7.
+ */
+int platform_match(const char *want, const char *have);
+
+/*
+ * The "os/arch[/variant]" an image config declares ("" when it declares
+ * none); -1 with *cause when it is not a JSON object.
+ */
+int config_platform(const char *data, size_t len, char *out, size_t n,
+    char **cause);
+
 /* Validate "os/arch[/variant]"; 0 or -1. */
 int platform_valid(const char *p);
 

@@ -16,6 +16,7 @@
 #define OFFICIAL_PREFIX	"library/"
 #define DEFAULT_TAG	"latest"
 #define MAX_PATH_LEN	255	/* RepositoryNameTotalLengthMax */
+#define MAX_DOMAIN_LEN	255	/* a DNS name; registry.c keeps 256 bytes */
 #define MAX_TAG_LEN	128
 #define SHA256_HEX_LEN	64
 
@@ -227,7 +228,7 @@ int ref_parse(const char *s, struct ref *r, char **cause)
 		err = ERR_FORMAT;
 	else if (tag && !valid_tag(tag))
 		err = ERR_TAG;
-	else if (strlen(path) > MAX_PATH_LEN)
+	else if (strlen(path) > MAX_PATH_LEN || strlen(domain) > MAX_DOMAIN_LEN)
 		err = ERR_TOO_LONG;
 	else if (digest)
 		err = digest_error(digest);

@@ -300,6 +300,8 @@ store_dir(const struct store *s)
 char *
 store_blob_path(const struct store *s, const char *digest)
 {
+	if (!digest_valid(digest))
+		abort();	/* callers validate: a bad digest here is a bug */
 	return xasprintf("%s/blobs/sha256/%s", s->dir, digest + 7);
 }
 

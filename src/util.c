@@ -223,7 +223,8 @@ unsafe_codepoint(uint32_t c)
 		return 1;
 	/* bidi controls and other invisible formatting marks */
 	if ((c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) ||
-	    (c >= 0x2066 && c <= 0x2069) || c == 0x061c || c == 0xfeff)
+	    (c >= 0x2066 && c <= 0x2069) || c == 0x061c || c == 0xfeff ||
+	    c == 0x2028 || c == 0x2029 || (c >= 0xe0000 && c <= 0xe007f))
 		return 1;
 	return 0;
 }
@@ -293,7 +294,7 @@ parse_size(const char *s, uint64_t *out)
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (end == s || errno != 0 || v < 0)
+	if (end == s || errno != 0 || !(v >= 0))
 		return -1;
 	switch (*end) {
 	case '\0':
@@ -315,7 +316,7 @@ parse_size(const char *s, uint64_t *out)
 	}
 	if (*end == 'B' || *end == 'b')
 		end++;
-	if (*end != '\0' || v > 1e15)
+	if (*end != '\0' || !(v <= 1e15))
 		return -1;
 	*out = (uint64_t)v;
 	return 0;
