@@ -3,6 +3,7 @@
 #   make            build ./pulltop
 #   make deps       install what is missing (Debian packages, as root)
 #   make check      deps, build, run every test
+#   make check-sanitize  the tests again under ASan+UBSan and TSan
 #   make demo       deps, build, local registry with sample images, dashboard
 #   make bench      deps, build, pulltop against skopeo and curl
 #   make install    PREFIX=/usr/local
@@ -18,34 +19,48 @@ PKGS      = ncursesw libcurl jansson zlib libcrypto libarchive libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
+# O=DIR builds out of tree (the sanitizer builds use build/asan and
+# build/tsan); the default builds in place, so `make` gives ./pulltop.
+O        ?= .
+OPT      ?= -O2 -g
 WERROR   ?= $(if $(CI),-Werror,)
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -pthread \
-            -DPULLTOP_DATADIR='"$(DATADIR)"' -DPULLTOP_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
-LDLIBS   += $(PKG_LIBS) -pthread -lm
+ALL_CFLAGS = $(OPT) -std=c11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -pthread \
+            -DPULLTOP_DATADIR='"$(DATADIR)"' -DPULLTOP_VERSION='"$(VERSION)"' \
+            $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS)
+LIBS     = $(PKG_LIBS) -pthread -lm $(LDLIBS)
 
 ifneq ($(SANITIZE),)
-CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
-LDFLAGS  += -fsanitize=$(SANITIZE)
+ALL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+ALL_LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-SRC_OBJS := $(patsubst %.c,%.o,$(filter-out src/main.c,$(wildcard src/*.c)))
-UI_OBJS  := $(patsubst %.c,%.o,$(wildcard ui/*.c))
-UNIT_BINS := $(patsubst tests/unit/%.c,tests/unit/%,$(wildcard tests/unit/test_*.c))
+# Objects are rebuilt whenever the compiler or its flags change.
+BUILD_ID := $(shell echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cksum | cut -d' ' -f1)
+STAMP    := $(O)/.build-$(BUILD_ID)
 
-all: pulltop
+SRC_OBJS := $(patsubst %.c,$(O)/%.o,$(filter-out src/main.c,$(wildcard src/*.c)))
+UI_OBJS  := $(patsubst %.c,$(O)/%.o,$(wildcard ui/*.c))
+UNIT_BINS := $(patsubst %.c,$(O)/%,$(wildcard tests/unit/test_*.c))
 
-pulltop: src/main.o $(SRC_OBJS) $(UI_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+all: $(O)/pulltop
 
-src/%.o: src/%.c src/*.h
-	$(CC) $(CFLAGS) -c -o $@ $<
+$(STAMP):
+	@mkdir -p $(O)/src $(O)/ui $(O)/tests/unit
+	@rm -f $(O)/.build-* $(O)/src/*.o $(O)/ui/*.o
+	@touch $@
 
-ui/%.o: ui/%.c ui/*.h src/*.h
-	$(CC) $(CFLAGS) -Isrc -c -o $@ $<
+$(O)/pulltop: $(O)/src/main.o $(SRC_OBJS) $(UI_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-tests/unit/%: tests/unit/%.c $(SRC_OBJS) tests/unit/unit.h
-	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(SRC_OBJS) $(LDLIBS)
+$(O)/src/%.o: src/%.c src/*.h $(STAMP)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(O)/ui/%.o: ui/%.c ui/*.h src/*.h $(STAMP)
+	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ $<
+
+$(O)/tests/unit/%: tests/unit/%.c $(SRC_OBJS) tests/unit/unit.h
+	$(CC) $(ALL_CFLAGS) -Isrc $(ALL_LDFLAGS) -o $@ $< $(SRC_OBJS) $(LIBS)
 
 units: $(UNIT_BINS)
 
@@ -55,6 +70,19 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all units
 	@bash tests/run.sh
+
+# The unit and integration tests again under AddressSanitizer and UBSan,
+# and the concurrent pull, cancel and retry tests under ThreadSanitizer;
+# any report fails the run.
+SAN_TESTS  ?= t-engine t-faults t-auth t-dashboard
+TSAN_TESTS ?= t-faults t-dashboard
+check-sanitize: deps
+	@$(MAKE) --no-print-directory O=build/asan SANITIZE=address,undefined OPT='-O1 -g' all units
+	@PULLTOP=$(CURDIR)/build/asan/pulltop UNIT_DIR=build/asan/tests/unit \
+	    SANITIZER=asan bash tests/run.sh $(SAN_TESTS)
+	@$(MAKE) --no-print-directory O=build/tsan SANITIZE=thread OPT='-O1 -g' all
+	@PULLTOP=$(CURDIR)/build/tsan/pulltop UNIT_DIR=none \
+	    SANITIZER=tsan bash tests/run.sh $(TSAN_TESTS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -77,6 +105,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(DATADIR)
 
 clean:
-	rm -f pulltop src/*.o ui/*.o $(UNIT_BINS)
+	rm -rf pulltop src/*.o ui/*.o .build-* tests/unit/test_auth tests/unit/test_ref build
 
-.PHONY: all deps check demo bench install uninstall clean units
+.PHONY: all deps check check-sanitize demo bench install uninstall clean units

@@ -39,8 +39,21 @@ run_one() {	# name, timeout, command...
 	fi
 }
 
+# Under a sanitizer build (SANITIZER=asan|tsan, from make check-sanitize)
+# every report goes to a file in $san; any file there fails the run.
+san=""
+if [ -n "${SANITIZER:-}" ]; then
+	san=$(t_tmpdir)
+	export ASAN_OPTIONS="log_path=$san/asan:detect_leaks=1:abort_on_error=0"
+	export UBSAN_OPTIONS="log_path=$san/ubsan:print_stacktrace=1"
+	export TSAN_OPTIONS="log_path=$san/tsan:second_deadlock_stack=1"
+	export LSAN_OPTIONS="suppressions=$T_ROOT/tests/lsan.supp:print_suppressions=0"
+fi
+
 # unit tests: no registry needed
-for u in tests/unit/test_*; do
+unit_dir=${UNIT_DIR:-tests/unit}
+for u in "$unit_dir"/test_*; do
+	[ "$unit_dir" = none ] && break
 	case "$u" in *.c|*.h) continue ;; esac
 	[ -x "$u" ] || continue
 	run_one "$(basename "$u")" 60 "$u"
@@ -66,6 +79,18 @@ for s in "${scripts[@]}"; do
 	TMPDIR_TEST=$(t_tmpdir)
 	run_one "$name" 600 bash "$s"
 done
+
+if [ -n "$san" ]; then
+	reports=$(ls "$san" | grep -E '^(asan|ubsan|tsan)' || true)
+	if [ -z "$reports" ]; then
+		echo "PASS $SANITIZER: no sanitizer reports"
+		passed=$((passed + 1))
+	else
+		echo "FAIL $SANITIZER: sanitizer reports in $(echo $reports | wc -w) file(s):"
+		for r in $reports; do sed -n '1,25p' "$san/$r"; done
+		failed=$((failed + 1))
+	fi
+fi
 
 echo
 if [ "$skipped" -gt 0 ]; then
