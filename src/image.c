@@ -9,6 +9,7 @@
 #include "manifest.h"
 #include "registry.h"
 #include "store.h"
+#include "unpack.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -107,7 +108,8 @@ get_manifest(struct image *im, struct regconn *k, const char *reference,
 /* Fetch (or read from the store) the config, check its platform. */
 static int
 get_config(struct image *im, struct regconn *k, const struct descriptor *d,
-    int platform_given, char *platform, size_t pn, char **cause)
+    int platform_given, char *platform, size_t pn, int nlayers,
+    char (**ids)[72], char **cause)
 {
 	struct jobq *q = im->q;
 	struct reg_result res;
@@ -155,6 +157,19 @@ get_config(struct image *im, struct regconn *k, const struct descriptor *d,
 	if (config_platform(s.buf.data ? s.buf.data : "", s.buf.len, have,
 	    sizeof have, cause) != 0)
 		goto out;
+	if (q->opt->unpack != NULL) {
+		/* unpacking checks each layer's content against these */
+		*ids = xcalloc(nlayers ? nlayers : 1, sizeof **ids);
+		if (config_diff_ids(s.buf.data, s.buf.len, *ids, nlayers,
+		    cause) != nlayers) {
+			if (*cause == NULL)
+				*cause = xasprintf("config has fewer diff_ids "
+				    "than the manifest has layers");
+			free(*ids);
+			*ids = NULL;
+			goto out;
+		}
+	}
 	if (have[0] != '\0') {
 		if (platform_given && !platform_match(platform, have)) {
 			*cause = xasprintf("image is for %s, not %s", have,
@@ -178,7 +193,7 @@ resolve(struct image *im, struct regconn *k, char **cause)
 	struct buf body;
 	struct manifest m, chosen;
 	char ctype[128] = "", digest[72], repo_digest[72], platform[128];
-	char old[72];
+	char old[72], (*ids)[72] = NULL;
 	int i, pick, ret = -1, all_exist = 1;
 
 	buf_init(&body, MANIFEST_MAX);
@@ -215,7 +230,7 @@ resolve(struct image *im, struct regconn *k, char **cause)
 			goto out_buf;
 		}
 		if (get_config(im, k, &chosen.config, 1, platform,
-		    sizeof platform, cause) != 0) {
+		    sizeof platform, chosen.nlayers, &ids, cause) != 0) {
 			manifest_free(&chosen);
 			goto out_buf;
 		}
@@ -223,7 +238,8 @@ resolve(struct image *im, struct regconn *k, char **cause)
 		chosen = m;
 		sha256_buf(body.data, body.len, digest);
 		if (get_config(im, k, &chosen.config, q->opt->platform != NULL,
-		    platform, sizeof platform, cause) != 0) {
+		    platform, sizeof platform, chosen.nlayers, &ids,
+		    cause) != 0) {
 			manifest_free(&chosen);
 			goto out_buf;
 		}
@@ -233,9 +249,12 @@ resolve(struct image *im, struct regconn *k, char **cause)
 	if (im->cancel || q->quit) {
 		pthread_mutex_unlock(&q->mu);
 		manifest_free(&chosen);
+		free(ids);
 		*cause = xasprintf("cancelled");
 		goto out_buf;
 	}
+	free(im->diff_ids);
+	im->diff_ids = ids;
 	snprintf(im->digest, sizeof im->digest, "%s", digest);
 	snprintf(im->repo_digest, sizeof im->repo_digest, "%s", repo_digest);
 	snprintf(im->platform, sizeof im->platform, "%s", platform);
@@ -385,6 +404,130 @@ commit(struct image *im, char **cause)
 	return r;
 }
 
+/* What the unpack callbacks need: the image and the layer being applied. */
+struct extract {
+	struct image *im;
+	struct blob *b;
+	double last;
+};
+
+static void
+extract_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct extract *x = ctx;
+	struct jobq *q = x->im->q;
+
+	(void)total;
+	pthread_mutex_lock(&q->mu);
+	x->b->done = done;
+	jq_changed(q);
+	pthread_mutex_unlock(&q->mu);
+}
+
+static int
+extract_check(void *ctx)
+{
+	struct extract *x = ctx;
+
+	return image_check(x->im);
+}
+
+static void
+extract_warn(void *ctx, const char *msg)
+{
+	struct extract *x = ctx;
+
+	jobq_event(x->im->q, 1, "%s: %s", x->im->ref.full, msg);
+}
+
+/*
+ * --unpack: apply the layers in manifest order into a staging rootfs, each
+ * as soon as it is downloaded (so extraction overlaps the downloads still
+ * running), then swap the rootfs into place. Returns 0 when the rootfs is
+ * in place, 1 when a layer failed, was cancelled or the image was (the
+ * caller's usual path reports that), -1 with *cause on an unpack error.
+ */
+static int
+unpack_run(struct image *im, char **cause)
+{
+	struct jobq *q = im->q;
+	struct unpack *u = NULL;
+	struct extract x;
+	enum blob_state prev;
+	char name[256], *path;
+	int i, r;
+
+	unpack_name(im->ref.full, name, sizeof name);
+	r = unpack_begin(q->opt->unpack, name, im->digest, &u, cause);
+	if (r < 0)
+		return -1;
+	if (r == 1) {	/* this manifest is unpacked there already */
+		pthread_mutex_lock(&q->mu);
+		path = xasprintf("%s/%s", q->opt->unpack, name);
+		sanitize(im->unpack_dir, sizeof im->unpack_dir, path);
+		free(path);
+		jq_changed(q);
+		pthread_mutex_unlock(&q->mu);
+		return 0;
+	}
+	for (i = 0; i < im->nlayers; i++) {
+		struct blob *b;
+
+		pthread_mutex_lock(&q->mu);
+		b = q->blobs[im->layers[i]];
+		/* wait for its download, and for another image unpacking it */
+		while (!blob_state_final(b->state) && !q->quit && !im->cancel)
+			pthread_cond_wait(&q->change, &q->mu);
+		if (q->quit || im->cancel || (b->state != BLOB_DONE &&
+		    b->state != BLOB_EXISTS)) {
+			pthread_mutex_unlock(&q->mu);
+			unpack_abort(u);
+			return 1;
+		}
+		prev = b->state;
+		b->state = BLOB_EXTRACTING;
+		b->done = 0;
+		jq_changed(q);
+		pthread_mutex_unlock(&q->mu);
+
+		memset(&x, 0, sizeof x);
+		x.im = im;
+		x.b = b;
+		path = store_blob_path(q->store, b->digest);
+		r = unpack_layer(u, path, b->media_type, im->diff_ids[i], b->size,
+		    extract_progress, extract_check, extract_warn, &x, cause);
+		free(path);
+
+		pthread_mutex_lock(&q->mu);
+		b->state = prev;
+		b->done = b->size;
+		if (r == 0)
+			b->extracted = 1;
+		jq_changed(q);
+		pthread_mutex_unlock(&q->mu);
+		if (r != 0) {
+			unpack_abort(u);
+			if (image_check(im)) {
+				free(*cause);
+				*cause = NULL;
+				return 1;
+			}
+			return -1;
+		}
+	}
+	path = xstrdup(unpack_path(u));
+	if (unpack_commit(u, cause) != 0) {	/* frees u either way */
+		free(path);
+		return -1;
+	}
+	pthread_mutex_lock(&q->mu);
+	sanitize(im->unpack_dir, sizeof im->unpack_dir, path);
+	jq_changed(q);
+	pthread_mutex_unlock(&q->mu);
+	free(path);
+	return 0;
+}
+
 void *
 image_main(void *arg)
 {
@@ -410,6 +553,24 @@ image_main(void *arg)
 				continue;
 			}
 			pthread_mutex_lock(&q->mu);
+		}
+		if (q->opt->unpack != NULL && !im->unpacked) {
+			int r;
+
+			pthread_mutex_unlock(&q->mu);
+			cause = NULL;
+			r = unpack_run(im, &cause);
+			pthread_mutex_lock(&q->mu);
+			if (r < 0) {
+				fail_image(q, im, IMAGE_FAILED, cause);
+				free(cause);
+				if (park(q, im) != 0)
+					break;
+				im->state = IMAGE_DOWNLOADING;
+				im->error[0] = '\0';
+				continue;
+			}
+			im->unpacked = r == 0;
 		}
 		while (!layers_final(q, im, &bad) && !q->quit && !im->cancel)
 			pthread_cond_wait(&q->change, &q->mu);

@@ -396,6 +396,7 @@ jobq_snapshot(struct jobq *q, struct snapshot *s)
 		o->finished = b->finished;
 		memcpy(o->error, b->error, sizeof o->error);
 		o->is_layer = b->is_layer;
+		o->extracted = b->extracted;
 		for (j = 0; j < q->nimages; j++) {
 			const struct image *im = q->images[j];
 			int k, uses = 0;
@@ -442,6 +443,7 @@ jobq_snapshot(struct jobq *q, struct snapshot *s)
 		o->started = im->started;
 		o->finished = im->finished;
 		memcpy(o->error, im->error, sizeof o->error);
+		sanitize(o->unpack_dir, sizeof o->unpack_dir, im->unpack_dir);
 		if (!image_final(im->state))
 			s->all_final = 0;
 	}
@@ -478,7 +480,8 @@ blob_cancel_locked(struct jobq *q, struct blob *b)
 {
 	char sid[13];
 
-	if (blob_state_final(b->state))
+	/* a downloaded layer being unpacked: cancel its image instead */
+	if (blob_state_final(b->state) || b->state == BLOB_EXTRACTING)
 		return;
 	b->cancel = 1;
 	if (!b->running) {
@@ -494,7 +497,8 @@ jobq_cancel_blob(struct jobq *q, int id)
 	int r = -1;
 
 	pthread_mutex_lock(&q->mu);
-	if (id >= 0 && id < q->nblobs && !blob_state_final(q->blobs[id]->state)) {
+	if (id >= 0 && id < q->nblobs && !blob_state_final(q->blobs[id]->state) &&
+	    q->blobs[id]->state != BLOB_EXTRACTING) {
 		blob_cancel_locked(q, q->blobs[id]);
 		r = 0;
 	}
@@ -704,6 +708,7 @@ jobq_free(struct jobq *q)
 		ref_free(&q->images[i]->ref);
 		buf_free(&q->images[i]->manifest);
 		free(q->images[i]->layers);
+		free(q->images[i]->diff_ids);
 		free(q->images[i]);
 	}
 	for (i = 0; i < q->nblobs; i++)

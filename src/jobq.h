@@ -61,6 +61,7 @@ struct snap_blob {
 	char images[128];	/* short names of the images using it */
 	uint64_t image_mask;	/* bit i: image i uses this blob */
 	int is_layer;		/* 0 for config blobs */
+	int extracted;		/* unpacked: docker's "Pull complete" */
 };
 
 struct snap_image {

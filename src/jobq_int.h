@@ -32,6 +32,7 @@ struct blob {
 	uint64_t want;		/* bit i: image i (not cancelled) wants it */
 	int cancel;		/* the worker must stop */
 	int running;		/* a worker holds it */
+	int extracted;		/* unpacked into a rootfs ("Pull complete") */
 };
 
 struct image {
@@ -47,6 +48,9 @@ struct image {
 	struct buf manifest;	/* the chosen manifest's bytes */
 	int *layers;		/* blob ids, manifest order */
 	int nlayers;
+	char (*diff_ids)[72];	/* from the config, with --unpack */
+	int unpacked;		/* the rootfs is in place */
+	char unpack_dir[256];
 	int resolved;
 	double started, finished;
 	char error[256];

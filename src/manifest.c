@@ -314,6 +314,40 @@ config_platform(const char *data, size_t len, char *out, size_t n,
 }
 
 int
+config_diff_ids(const char *data, size_t len, char (*ids)[72], int max,
+    char **cause)
+{
+	json_t *root, *list, *v;
+	json_error_t je;
+	size_t i;
+	int n = -1;
+
+	root = json_loadb(data, len, 0, &je);
+	list = json_object_get(json_object_get(root, "rootfs"), "diff_ids");
+	if (!json_is_array(list)) {
+		*cause = xasprintf("config has no rootfs.diff_ids");
+		goto out;
+	}
+	if (json_array_size(list) > (size_t)max) {
+		*cause = xasprintf("config has %zu diff_ids for %d layers",
+		    json_array_size(list), max);
+		goto out;
+	}
+	json_array_foreach(list, i, v) {
+		if (!digest_valid(json_string_value(v))) {
+			*cause = xasprintf("config diff_id %zu is not a sha256 "
+			    "digest", i);
+			goto out;
+		}
+		memcpy(ids[i], json_string_value(v), 72);
+	}
+	n = (int)json_array_size(list);
+out:
+	json_decref(root);
+	return n;
+}
+
+int
 manifest_pick(const struct manifest *m, const char *want, char **cause)
 {
 	char os[32] = "", arch[32] = "", variant[32] = "";

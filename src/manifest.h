@@ -64,6 +64,13 @@ int platform_match(const char *want, const char *have);
 int config_platform(const char *data, size_t len, char *out, size_t n,
     char **cause);
 
+/*
+ * The rootfs.diff_ids of an image config, at most max of them, into ids
+ * (each "sha256:<hex>"); returns how many, or -1 with *cause.
+ */
+int config_diff_ids(const char *data, size_t len, char (*ids)[72], int max,
+    char **cause);
+
 /* Validate "os/arch[/variant]"; 0 or -1. */
 int platform_valid(const char *p);
 

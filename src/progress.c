@@ -89,9 +89,16 @@ blob_text(const struct snap_blob *b, double now, char *out, size_t n)
 
 	switch (b->state) {
 	case BLOB_DOWNLOADING:
+	case BLOB_EXTRACTING:
 		fmt_bytes(cur, sizeof cur, b->done);
 		fmt_bytes(tot, sizeof tot, b->size);
-		snprintf(out, n, "Downloading %s / %s", cur, tot);
+		snprintf(out, n, "%s %s / %s", blob_state_name(b->state), cur,
+		    tot);
+		break;
+	case BLOB_DONE:
+	case BLOB_EXISTS:
+		snprintf(out, n, "%s", b->extracted ? "Pull complete" :
+		    blob_state_name(b->state));
 		break;
 	case BLOB_RETRYING:
 		snprintf(out, n, "Retrying in %.0fs (attempt %d/%d): %s",
@@ -111,8 +118,8 @@ emit_blob(struct out *w, const struct snapshot *s, const struct snap_blob *b,
     struct seen_blob *seen, const struct snap_image *im)
 {
 	char text[300];
-	int key = (int)b->state * 1000 + b->attempts;
-	int dl = b->state == BLOB_DOWNLOADING;
+	int key = (int)b->state * 1000 + b->attempts + b->extracted * 100000;
+	int dl = b->state == BLOB_DOWNLOADING || b->state == BLOB_EXTRACTING;
 
 	if (seen->key == key && !dl)
 		return;
@@ -129,8 +136,9 @@ emit_blob(struct out *w, const struct snapshot *s, const struct snap_blob *b,
 		const char *status = text;
 		char words[64];
 		if (b->state != BLOB_RETRYING && b->state != BLOB_FAILED) {
-			snprintf(words, sizeof words, "%s",
-			    blob_state_name(b->state));
+			snprintf(words, sizeof words, "%s", b->extracted &&
+			    (b->state == BLOB_DONE || b->state == BLOB_EXISTS) ?
+			    "Pull complete" : blob_state_name(b->state));
 			status = words;
 		}
 		json_line(im->ref, b->short_id, status, b,
@@ -180,6 +188,14 @@ emit_image_end(struct out *w, const struct snap_image *im)
 			json_line(im->ref, NULL, line, NULL, NULL);
 		} else if (w->o->progress == PROGRESS_PLAIN)
 			printf("Digest: %s\n%s\n%s\n", im->digest, line, im->ref);
+		if (im->unpack_dir[0] != '\0') {
+			if (w->o->progress == PROGRESS_JSON) {
+				char u[300];
+				snprintf(u, sizeof u, "Unpacked to %s", im->unpack_dir);
+				json_line(im->ref, NULL, u, NULL, NULL);
+			} else if (w->o->progress == PROGRESS_PLAIN)
+				printf("Unpacked to %s\n", im->unpack_dir);
+		}
 		else
 			printf("%s\n", im->ref);
 		return;

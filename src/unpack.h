@@ -1,0 +1,73 @@
+/*
+ * unpack.h - turn an image's layers into a root filesystem on disk.
+ *
+ *   DIR/NAME                     the rootfs (NAME from unpack_name())
+ *   DIR/.NAME.pulltop            marker: the manifest digest it came from
+ *   DIR/.NAME.staging-PID        the rootfs being built (removed on abort)
+ *
+ * Layers are applied in manifest order into the staging folder; only
+ * unpack_commit() puts it in place, so a failed or cancelled unpack never
+ * leaves a half-made rootfs and never disturbs the previous one.
+ *
+ * Layer entries are read with libarchive but written with the *at()
+ * system calls against directory fds opened from the rootfs down, one
+ * component at a time with O_NOFOLLOW: symbolic links met on the way are
+ * resolved by this module inside the rootfs (as under chroot), so no entry
+ * can create, change or link anything outside it. OCI whiteouts are
+ * applied; see unpack.c for the exact rules.
+ */
+#ifndef PULLTOP_UNPACK_H
+#define PULLTOP_UNPACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct unpack;
+
+/*
+ * Prepare DIR/NAME (DIR is created if missing). Returns 1 (and *u NULL)
+ * when DIR/NAME was already unpacked from manifest_digest; 0 with a fresh
+ * staging folder; -1 with *cause (also when another unpack of NAME is
+ * running).
+ */
+int unpack_begin(const char *dir, const char *name,
+    const char *manifest_digest, struct unpack **u, char **cause) WUR;
+
+/*
+ * Apply one layer (call in manifest order). media_type selects the
+ * decompressor (...+gzip and docker's ...tar.gzip: zlib; ...+zstd:
+ * libzstd; ...tar: none); the uncompressed stream must hash to diff_id
+ * (the config's rootfs.diff_ids[i]; NULL skips the check). size is the
+ * blob's compressed size, used for progress(ctx, done, total), which is
+ * called about every 100 ms. check(ctx) is called often; non-zero cancels.
+ * warn(ctx, msg) receives what was skipped (device nodes when not root,
+ * xattrs the filesystem refused), one line per kind per layer; any
+ * callback may be NULL. Callbacks run on the calling thread. On -1, *cause
+ * starts "layer <12 hex>: " and the staging rootfs is unusable: call
+ * unpack_abort().
+ */
+int unpack_layer(struct unpack *u, const char *blob_path,
+    const char *media_type, const char *diff_id, uint64_t size,
+    void (*progress)(void *ctx, uint64_t done, uint64_t total),
+    int (*check)(void *ctx), void (*warn)(void *ctx, const char *msg),
+    void *ctx, char **cause) WUR;
+
+/*
+ * Put the staging rootfs at DIR/NAME (swapping out any previous one, which
+ * is then removed) and write the marker. Frees u, on failure too (the
+ * staging folder is then removed).
+ */
+int unpack_commit(struct unpack *u, char **cause) WUR;
+
+/* Remove the staging folder, leaving any previous DIR/NAME intact. Frees u. */
+void unpack_abort(struct unpack *u);
+
+/* The final DIR/NAME. */
+const char *unpack_path(const struct unpack *u);
+
+/* ref with every '/' and ':' turned into '_' (truncated to fit n). */
+void unpack_name(const char *ref, char *out, size_t n);
+
+#endif
