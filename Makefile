@@ -4,6 +4,7 @@
 #   make deps       install what is missing (Debian packages, as root)
 #   make check      deps, build, run every test
 #   make check-sanitize  the tests again under ASan+UBSan and TSan
+#   make fuzz       every fuzz target for FUZZ_SECONDS (default 30)
 #   make demo       deps, build, local registry with sample images, dashboard
 #   make bench      deps, build, pulltop against skopeo and curl
 #   make install    PREFIX=/usr/local
@@ -74,7 +75,7 @@ check: deps
 # The unit and integration tests again under AddressSanitizer and UBSan,
 # and the concurrent pull, cancel and retry tests under ThreadSanitizer;
 # any report fails the run.
-SAN_TESTS  ?= t-engine t-faults t-auth t-dashboard
+SAN_TESTS  ?= t-engine t-faults t-auth t-unpack t-dashboard
 TSAN_TESTS ?= t-faults t-dashboard
 check-sanitize: deps
 	@$(MAKE) --no-print-directory O=build/asan SANITIZE=address,undefined OPT='-O1 -g' all units
@@ -83,6 +84,11 @@ check-sanitize: deps
 	@$(MAKE) --no-print-directory O=build/tsan SANITIZE=thread OPT='-O1 -g' all
 	@PULLTOP=$(CURDIR)/build/tsan/pulltop UNIT_DIR=none \
 	    SANITIZER=tsan bash tests/run.sh $(TSAN_TESTS)
+
+# libFuzzer targets for every parser of outside input (clang).
+FUZZ_SECONDS ?= 30
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -95,9 +101,9 @@ bench: deps
 install: pulltop
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DATADIR)/themes
 	install -m 755 pulltop $(DESTDIR)$(BINDIR)/pulltop
-	-install -m 644 man/pulltop.1 $(DESTDIR)$(MANDIR)/man1/pulltop.1
-	-install -m 644 man/pulltop-theme.5 $(DESTDIR)$(MANDIR)/man5/pulltop-theme.5
-	-install -m 644 themes/*.theme $(DESTDIR)$(DATADIR)/themes/
+	install -m 644 man/pulltop.1 $(DESTDIR)$(MANDIR)/man1/pulltop.1
+	install -m 644 man/pulltop-theme.5 $(DESTDIR)$(MANDIR)/man5/pulltop-theme.5
+	install -m 644 themes/*.theme $(DESTDIR)$(DATADIR)/themes/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/pulltop $(DESTDIR)$(MANDIR)/man1/pulltop.1 \
@@ -107,4 +113,4 @@ uninstall:
 clean:
 	rm -rf pulltop src/*.o ui/*.o .build-* tests/unit/test_auth tests/unit/test_ref build
 
-.PHONY: all deps check check-sanitize demo bench install uninstall clean units
+.PHONY: all deps check check-sanitize fuzz demo bench install uninstall clean units
