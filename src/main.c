@@ -10,6 +10,7 @@
 #include "ref.h"
 #include "sig.h"
 #include "util.h"
+#include "../ui/theme.h"
 #include "../ui/ui.h"
 
 #include <errno.h>
@@ -27,6 +28,8 @@ static const char usage_text[] =
 "  -s, --store DIR              OCI image layout to pull into\n"
 "                               (default $PULLTOP_STORE, else\n"
 "                               $XDG_DATA_HOME/pulltop/store)\n"
+"      --unpack DIR             also extract each image into its own folder\n"
+"                               DIR/NAME (NAME: the reference, / and : as _)\n"
 "      --platform OS/ARCH[/VARIANT]  platform to pull from an index\n"
 "                               (default: this machine's)\n"
 "  -j, --jobs N                 concurrent layer downloads (default 3)\n"
@@ -44,6 +47,8 @@ static const char usage_text[] =
 "                               (default: docker's config.json and helpers)\n"
 "      --cacert FILE            also trust the CA certificates in FILE\n"
 "      --exit-when-done         leave the dashboard when every image is done\n"
+"      --theme NAME|FILE        dashboard colours (default $PULLTOP_THEME,\n"
+"                               else default); see pulltop-theme(5)\n"
 "  -h, --help                   show this help and exit\n"
 "  -V, --version                show the version and exit\n"
 "\n"
@@ -61,6 +66,8 @@ enum {
 	OPT_CREDS,
 	OPT_CACERT,
 	OPT_EXIT_WHEN_DONE,
+	OPT_UNPACK,
+	OPT_THEME,
 };
 
 static const struct option long_opts[] = {
@@ -77,6 +84,8 @@ static const struct option long_opts[] = {
 	{ "creds", required_argument, NULL, OPT_CREDS },
 	{ "cacert", required_argument, NULL, OPT_CACERT },
 	{ "exit-when-done", no_argument, NULL, OPT_EXIT_WHEN_DONE },
+	{ "unpack", required_argument, NULL, OPT_UNPACK },
+	{ "theme", required_argument, NULL, OPT_THEME },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -97,12 +106,15 @@ static void __attribute__((noreturn, format(printf, 1, 2)))
 usage_error(const char *fmt, ...)
 {
 	va_list ap;
+	char raw[1024], clean[1024];
 
-	fputs("pulltop: ", stderr);
+	/* arguments are the user's text: no escape sequences reach stderr */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
-	fputs("\nTry 'pulltop --help' for more information.\n", stderr);
+	sanitize(clean, sizeof clean, raw);
+	fprintf(stderr, "pulltop: %s\nTry 'pulltop --help' for more "
+	    "information.\n", clean);
 	exit(2);
 }
 
@@ -238,6 +250,14 @@ main(int argc, char **argv)
 		case OPT_EXIT_WHEN_DONE:
 			o.exit_when_done = 1;
 			break;
+		case OPT_UNPACK:
+			if (*optarg == '\0')
+				usage_error("--unpack: empty path");
+			o.unpack = optarg;
+			break;
+		case OPT_THEME:
+			o.theme = optarg;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -247,6 +267,20 @@ main(int argc, char **argv)
 		default:
 			fputs("Try 'pulltop --help' for more information.\n",
 			    stderr);
+			return 2;
+		}
+	}
+	if (o.theme != NULL || (getenv("PULLTOP_THEME") != NULL &&
+	    *getenv("PULLTOP_THEME") != '\0')) {
+		/* found before anything starts; the dashboard parses it */
+		char tpath[THEME_PATH_MAX], tname[THEME_NAME_MAX], twhy[1024];
+		const char *from = o.theme != NULL ? "--theme" : "PULLTOP_THEME";
+
+		if (o.theme == NULL)
+			o.theme = getenv("PULLTOP_THEME");
+		if (theme_find(o.theme, tpath, sizeof tpath, tname,
+		    sizeof tname, twhy, sizeof twhy) != 0) {
+			fprintf(stderr, "pulltop: %s: %s\n", from, twhy);
 			return 2;
 		}
 	}
@@ -268,7 +302,10 @@ main(int argc, char **argv)
 		o.progress = isatty(STDOUT_FILENO) && ui_available(why,
 		    sizeof why) == 0 ? PROGRESS_TTY : PROGRESS_PLAIN;
 	else if (o.progress == PROGRESS_TTY && ui_available(why, sizeof why)) {
-		fprintf(stderr, "pulltop: no dashboard (%s): plain output\n", why);
+		char clean[sizeof why];
+		sanitize(clean, sizeof clean, why);	/* it quotes $TERM */
+		fprintf(stderr, "pulltop: no dashboard (%s): plain output\n",
+		    clean);
 		o.progress = PROGRESS_PLAIN;
 	}
 	if (o.progress != PROGRESS_TTY)

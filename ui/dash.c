@@ -39,9 +39,15 @@
 #define FRAME_HZ 15
 #define STATUS_SECS 4
 #define UI_CTRL(c) ((c) & 0x1f)
+#define THEME_WARNS 16		/* theme warnings kept for stderr */
 
 static int dash_curses_on;		/* between newterm and endwin */
 static int dash_winch_pipe[2] = { -1, -1 };
+
+/* The theme drawn with, and its warnings, printed after the dashboard. */
+static char dash_theme[THEME_NAME_MAX] = "default";
+static char dash_theme_warns[THEME_WARNS][512];
+static int dash_theme_nwarns;
 
 /* atexit: whatever ends the program leaves the terminal usable. */
 static void
@@ -76,6 +82,37 @@ dash_status(struct dash *d, const char *fmt, ...)
 	va_end(ap);
 	sanitize(d->status, sizeof d->status, raw);
 	d->status_until = now_mono() + STATUS_SECS;
+}
+
+/* A theme file's problem: an event now, a line on stderr at the end. */
+static void
+dash_theme_warn(void *ctx, const char *msg)
+{
+	jobq_event((struct jobq *)ctx, 1, "theme: %s", msg);
+	if (dash_theme_nwarns < THEME_WARNS)
+		snprintf(dash_theme_warns[dash_theme_nwarns], 512, "%s", msg);
+	dash_theme_nwarns++;
+}
+
+/* t: the next theme by name (files in the theme folders, and default). */
+static void
+dash_theme_next(struct dash *d)
+{
+	static char names[THEME_LIST_MAX][THEME_NAME_MAX];
+	struct theme t;
+	int n, i;
+
+	n = theme_list(names, THEME_LIST_MAX);	/* sorted, "default" in it */
+	if (n == 0)
+		return;
+	for (i = 0; i < n && strcmp(names[i], dash_theme) <= 0; i++)
+		;
+	theme_load(names[i < n ? i : 0], &t, dash_theme, sizeof dash_theme,
+	    dash_theme_warn, d->q);
+	colors_apply(&t);
+	clearok(curscr, TRUE);		/* every cell in the new colours */
+	dash_status(d, "Theme: %s", dash_theme);
+	jobq_event(d->q, 0, "theme %s", dash_theme);
 }
 
 static void
@@ -276,6 +313,9 @@ dash_key(struct dash *d, wint_t c, int is_key)
 	case 'R':
 		dash_status(d, "Retrying %d failed or cancelled",
 		    jobq_retry_all(d->q));
+		break;
+	case 't':
+		dash_theme_next(d);
 		break;
 	case 'a':
 		prompt_open(&d->prompt, "Add image: ", NULL);
@@ -538,6 +578,7 @@ ui_run(struct jobq *q, const struct options *o)
 	static int registered;
 	struct sigaction sa, old_winch;
 	struct dash d;
+	struct theme theme;
 	SCREEN *scr;
 	FILE *in = stdin, *tty = NULL;
 	WINDOW *input;
@@ -565,6 +606,10 @@ ui_run(struct jobq *q, const struct options *o)
 		atexit(dash_atexit);
 		registered = 1;
 	}
+	/* before the screen: its warnings go to Events and, later, stderr */
+	dash_theme_nwarns = 0;
+	theme_load(o->theme, &theme, dash_theme, sizeof dash_theme,
+	    dash_theme_warn, q);
 	scr = newterm(NULL, stdout, in);
 	if (scr == NULL) {
 		fprintf(stderr, "pulltop: cannot start the dashboard on this "
@@ -585,7 +630,8 @@ ui_run(struct jobq *q, const struct options *o)
 	keypad(input, TRUE);
 	nodelay(input, TRUE);
 	nc = getenv("NO_COLOR");
-	colors_init(nc == NULL || *nc == '\0');
+	colors_init(nc == NULL || *nc == '\0');	/* NO_COLOR wins */
+	colors_apply(&theme);
 	draw_setup(utf8);
 
 	dash_init(&d, q, o);
@@ -608,6 +654,11 @@ ui_run(struct jobq *q, const struct options *o)
 	if (tty != NULL)
 		fclose(tty);
 
+	for (i = 0; i < dash_theme_nwarns && i < THEME_WARNS; i++)
+		fprintf(stderr, "pulltop: theme: %s\n", dash_theme_warns[i]);
+	if (dash_theme_nwarns > THEME_WARNS)
+		fprintf(stderr, "pulltop: theme: %d more warnings\n",
+		    dash_theme_nwarns - THEME_WARNS);
 	dash_summary(&d.snap);
 	status = sig_caught ? sig_exit_status() : dash_status_code(&d.snap);
 	for (i = 0; i < PANE_COUNT; i++)

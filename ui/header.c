@@ -164,6 +164,7 @@ static const struct keybar_key {
 	{ "q", "Quit" },
 	{ "Tab", "Pane" },
 	{ "Enter", "Details" },
+	{ "t", "Theme" },
 };
 
 void

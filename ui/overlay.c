@@ -178,6 +178,7 @@ static const char *const help_keys[][2] = {
 	{ "a", "add an image: type a reference, Enter (Esc cancels)" },
 	{ "+ / -", "one more / one fewer concurrent download" },
 	{ "/", "filter rows by text (Esc clears)" },
+	{ "t", "next colour theme" },
 	{ "Esc", "clear the filter, close a box" },
 	{ "Ctrl-L", "redraw the screen" },
 	{ "F1 / ?", "this help" },
