@@ -29,6 +29,7 @@ struct seen_image {
 
 struct out {
 	const struct options *o;
+	uint64_t ev_seq;		/* last event looked at */
 	struct seen_blob *blobs;	/* per (image, blob) for JSON */
 	int nblobs_cap;
 	struct seen_image images[64];
@@ -121,6 +122,10 @@ emit_blob(struct out *w, const struct snapshot *s, const struct snap_blob *b,
 	int key = (int)b->state * 1000 + b->attempts + b->extracted * 100000;
 	int dl = b->state == BLOB_DOWNLOADING || b->state == BLOB_EXTRACTING;
 
+	/* retries are printed from the event log, which misses none */
+	if (b->state == BLOB_RETRYING)
+		return;
+
 	if (seen->key == key && !dl)
 		return;
 	if (dl && seen->key == key && s->now - seen->last_dl < 1.0)
@@ -188,16 +193,16 @@ emit_image_end(struct out *w, const struct snap_image *im)
 			json_line(im->ref, NULL, line, NULL, NULL);
 		} else if (w->o->progress == PROGRESS_PLAIN)
 			printf("Digest: %s\n%s\n%s\n", im->digest, line, im->ref);
-		if (im->unpack_dir[0] != '\0') {
-			if (w->o->progress == PROGRESS_JSON) {
-				char u[300];
-				snprintf(u, sizeof u, "Unpacked to %s", im->unpack_dir);
-				json_line(im->ref, NULL, u, NULL, NULL);
-			} else if (w->o->progress == PROGRESS_PLAIN)
-				printf("Unpacked to %s\n", im->unpack_dir);
-		}
 		else
 			printf("%s\n", im->ref);
+		if (im->unpack_dir[0] == '\0')
+			return;
+		if (w->o->progress == PROGRESS_JSON) {
+			char u[300];
+			snprintf(u, sizeof u, "Unpacked to %s", im->unpack_dir);
+			json_line(im->ref, NULL, u, NULL, NULL);
+		} else if (w->o->progress == PROGRESS_PLAIN)
+			printf("Unpacked to %s\n", im->unpack_dir);
 		return;
 	}
 	if (w->o->progress == PROGRESS_JSON)
@@ -207,10 +212,56 @@ emit_image_end(struct out *w, const struct snap_image *im)
 	    image_state_name(im->state));
 }
 
+/*
+ * Retries, from the event log: a retry can begin and end between two
+ * snapshots, but its event ("<id>: Retrying in 5s (attempt 2/5): cause",
+ * or "<ref>: Retrying ..." for a manifest) is always there.
+ */
+static void
+emit_retries(struct out *w, const struct snapshot *s)
+{
+	int i, j;
+
+	for (i = 0; i < s->nevents; i++) {
+		const struct snap_event *e = &s->events[i];
+		const char *sep = strstr(e->text, ": Retrying in ");
+
+		if (e->seq <= w->ev_seq)
+			continue;
+		w->ev_seq = e->seq;
+		if (sep == NULL || w->o->progress == PROGRESS_QUIET)
+			continue;
+		if (w->o->progress == PROGRESS_PLAIN) {
+			printf("%s\n", e->text);
+			continue;
+		}
+		/* JSON: the layer's line for each image using it */
+		for (j = 0; j < s->nblobs; j++) {
+			const struct snap_blob *b = &s->blobs[j];
+			int k;
+
+			if ((size_t)(sep - e->text) != strlen(b->short_id) ||
+			    strncmp(e->text, b->short_id, sep - e->text) != 0)
+				continue;
+			for (k = 0; k < s->nimages; k++)
+				if (b->image_mask & (1ull << k))
+					json_line(s->images[k].ref, b->short_id,
+					    sep + 2, NULL, NULL);
+		}
+		for (j = 0; j < s->nimages; j++)
+			if ((size_t)(sep - e->text) == strlen(s->images[j].ref) &&
+			    strncmp(e->text, s->images[j].ref, sep - e->text) == 0)
+				json_line(s->images[j].ref, NULL, sep + 2, NULL,
+				    NULL);
+	}
+}
+
 static void
 step(struct out *w, const struct snapshot *s)
 {
 	int i, j;
+
+	emit_retries(w, s);
 
 	for (i = 0; i < s->nimages && i < 64; i++) {
 		const struct snap_image *im = &s->images[i];
