@@ -616,7 +616,7 @@ image_main(void *arg)
 		im->state = IMAGE_COMPLETE;
 		im->finished = now_mono();
 		jq_event_locked(q, 0, "%s: complete (%s)", im->ref.full,
-		    im->digest);
+		    im->repo_digest);
 		break;
 	}
 	pthread_mutex_unlock(&q->mu);
