@@ -59,10 +59,13 @@ fsync_dir(const char *dir)
 	}
 }
 
-/* Write a whole file atomically: temporary, fsync, rename, fsync dir. */
+/*
+ * Write a whole file atomically: temporary, fsync, rename, and with
+ * sync_dir an fsync of the folder (blobs skip it: see store_index_set).
+ */
 static int
 write_atomic(const char *dir, const char *name, const void *p, size_t n,
-    char **cause)
+    int sync_dir, char **cause)
 {
 	char *tmp = xasprintf("%s/.%s.tmp.%ld", dir, name, (long)getpid());
 	char *dst = xasprintf("%s/%s", dir, name);
@@ -85,7 +88,8 @@ write_atomic(const char *dir, const char *name, const void *p, size_t n,
 		unlink(tmp);
 		goto out;
 	}
-	fsync_dir(dir);
+	if (sync_dir)
+		fsync_dir(dir);
 	ret = 0;
 out:
 	free(tmp);
@@ -266,12 +270,12 @@ store_open(const char *dir, struct store **out, char **cause)
 	}
 	p = xasprintf("%s/oci-layout", dir);
 	if (stat(p, &st) != 0 && write_atomic(dir, "oci-layout", layout,
-	    sizeof layout - 1, cause) != 0)
+	    sizeof layout - 1, 1, cause) != 0)
 		ok = 0;
 	free(p);
 	p = xasprintf("%s/index.json", dir);
 	if (ok && stat(p, &st) != 0 && write_atomic(dir, "index.json", empty,
-	    sizeof empty - 1, cause) != 0)
+	    sizeof empty - 1, 1, cause) != 0)
 		ok = 0;
 	free(p);
 	if (!ok)
@@ -333,7 +337,7 @@ store_put_small(struct store *s, const char *digest, const void *p, size_t n,
 	if (store_has_blob(s, digest, n))
 		return 0;
 	dir = xasprintf("%s/blobs/sha256", s->dir);
-	r = write_atomic(dir, digest + 7, p, n, cause);
+	r = write_atomic(dir, digest + 7, p, n, 0, cause);
 	free(dir);
 	return r;
 }
@@ -506,7 +510,7 @@ store_ingest_reset(struct ingest *in)
 int
 store_ingest_commit(struct store *s, struct ingest *in, char **cause)
 {
-	char got[72], *dst, *dir;
+	char got[72], *dst;
 
 	if (in->hz != NULL && hasher_drain(in) != 0) {
 		*cause = xasprintf("%s", strerror(errno));
@@ -537,9 +541,8 @@ store_ingest_commit(struct store *s, struct ingest *in, char **cause)
 		return -1;
 	}
 	free(dst);
-	dir = xasprintf("%s/blobs/sha256", s->dir);
-	fsync_dir(dir);
-	free(dir);
+	/* the rename is made durable by store_index_set, before any
+	 * index.json entry can point at the blob */
 	return 0;
 }
 
@@ -628,7 +631,7 @@ store_index_set(struct store *s, const char *refname, const char *media_type,
     const char *source, char **cause)
 {
 	json_t *root, *list, *e, *plat;
-	char *text, os[32] = "", arch[32] = "", variant[32] = "";
+	char *text, *dir, os[32] = "", arch[32] = "", variant[32] = "";
 	size_t i;
 	int fd, r = -1;
 
@@ -663,8 +666,13 @@ store_index_set(struct store *s, const char *refname, const char *media_type,
 		json_object_set_new(e, "platform", plat);
 	}
 	json_array_append_new(list, e);
+	/* blob renames since the last index update become durable here,
+	 * before index.json names them */
+	dir = xasprintf("%s/blobs/sha256", s->dir);
+	fsync_dir(dir);
+	free(dir);
 	text = json_dumps(root, JSON_COMPACT);
-	r = write_atomic(s->dir, "index.json", text, strlen(text), cause);
+	r = write_atomic(s->dir, "index.json", text, strlen(text), 1, cause);
 	free(text);
 	json_decref(root);
 out:
