@@ -296,9 +296,71 @@ if [ "${BENCH_TTY:-1}" != 0 ]; then
 	rm -rf "$W/tty-store"
 fi
 
-# ------------------------------------------- unpacking (a later section)
-# TODO: pulltop --unpack vs `umoci unpack` vs `tar -xzf` of the same layers
-# (bench/big:v1), once --unpack is in.
+# ------------------------------------------------------------------ unpacking
+# Unpacking an image whose blobs are already in the store: pulltop --unpack
+# against `umoci unpack` of the same layout and `tar -xzf` of each layer in
+# order (the floor). Targets: <= 1.2x tar, <= 0.5x umoci, bounded memory.
+
+UNPACK_IMG=${BENCH_UNPACK_IMAGE:-bench/big:v1}
+UNPACK_RUNS=${BENCH_UNPACK_RUNS:-3}
+US=$W/unpack-store UD=$W/unpack-out UR=$W/unpack.tsv
+: >"$UR"
+if "$PULLTOP" --store "$US" -q "$REGISTRY/$UNPACK_IMG" >"$W/unpack-pull.log" 2>&1; then
+	ulayers=$(python3 -c "import json,sys
+d={i['name']+':'+i['tag']: i for i in json.load(open('$W/fixtures.json'))['images']}
+print(' '.join(l['digest'][7:] for l in d['$UNPACK_IMG']['layers']))")
+	echo
+	echo "== unpack $UNPACK_IMG: $(echo $ulayers | wc -w) layer(s) already in the store;" \
+		"pulltop --unpack vs umoci unpack vs tar -xzf per layer"
+	UTOOLS=(pulltop umoci tar)
+	for ((r = 1; r <= UNPACK_RUNS; r++)); do
+		line="  round $r/$UNPACK_RUNS:"
+		for ((k = 0; k < 3; k++)); do
+			tool=${UTOOLS[$(((r - 1 + k) % 3))]}
+			m=$W/um.$tool log=$W/ulog.$tool
+			rm -rf "$UD"
+			sync
+			case $tool in
+			pulltop) measure "$m" "$log" "$PULLTOP" --store "$US" \
+				--unpack "$UD" -q "$REGISTRY/$UNPACK_IMG" ;;
+			umoci) measure "$m" "$log" umoci unpack \
+				--image "$US:$REGISTRY/$UNPACK_IMG" "$UD" ;;
+			tar) mkdir -p "$UD"
+				measure "$m" "$log" sh -c 'd=$1; shift
+					for b; do tar -xzf "$d/blobs/sha256/$b" -C "$0" || exit 1; done' \
+					"$UD" "$US" $ulayers ;;
+			esac
+			read -r wall user sys rss rc <"$m" || rc=255
+			[ "$rc" -eq 0 ] || broke "unpack $tool round $r: exit $rc: $(tail -n 2 "$log" | tr '\n' ' ')"
+			printf '%s\t%s\t%s\t%s\n' "$tool" "$wall" "$rss" "$rc" >>"$UR"
+		done
+		for tool in "${UTOOLS[@]}"; do
+			line="$line  $tool $(awk '{ printf "%.2fs", $1 }' "$W/um.$tool")"
+		done
+		echo "$line  (pulltop rss $(awk '{ printf "%.1f MiB", $4 / 1024 }' "$W/um.pulltop"))"
+	done
+	rm -rf "$UD" "$US"
+	python3 - "$UR" <<'PY'
+import statistics, sys
+t = {}
+for line in open(sys.argv[1]):
+    tool, wall, rss, rc = line.split()
+    if rc == "0":
+        t.setdefault(tool, []).append((float(wall), int(rss) / 1024))
+if all(k in t for k in ("pulltop", "umoci", "tar")):
+    m = {k: statistics.median(w for w, _ in v) for k, v in t.items()}
+    rt, ru = m["pulltop"] / m["tar"], m["pulltop"] / m["umoci"]
+    rss = max(r for _, r in t["pulltop"])
+    print("unpack medians: pulltop %.2fs  tar %.2fs  umoci %.2fs   p/tar %.2f %s (<= 1.2)"
+          "   p/umoci %.2f %s (<= 0.5)   pulltop peak RSS %.1f MiB"
+          % (m["pulltop"], m["tar"], m["umoci"], rt, "OK" if rt <= 1.2 else "MISS",
+             ru, "OK" if ru <= 0.5 else "MISS", rss))
+else:
+    print("unpack: not every tool ran")
+PY
+else
+	broke "unpack: could not pull $UNPACK_IMG: $(tail -n 2 "$W/unpack-pull.log" | tr '\n' ' ')"
+fi
 
 # --------------------------------------------------------------------- report
 
