@@ -779,22 +779,6 @@ set_xattrs(struct unpack *u, int fd, struct archive_entry *e,
 }
 
 static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
 do_file(struct unpack *u, struct archive *a, struct archive_entry *e,
     int pfd, const char *leaf, const char *canon, char **cause)
 {

@@ -181,9 +181,8 @@ fmt_duration(char *out, size_t n, double secs)
 		snprintf(out, n, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
 }
 
-/* Length of the UTF-8 sequence starting at p, or 0 if it is invalid. */
-static size_t
-utf8_len(const unsigned char *p, uint32_t *cp)
+size_t
+utf8_decode(const unsigned char *p, uint32_t *cp)
 {
 	size_t len, i;
 	uint32_t c;
@@ -261,7 +260,7 @@ sanitize(char *dst, size_t n, const char *src)
 				p++;
 			continue;
 		}
-		len = utf8_len(p, &c);
+		len = utf8_decode(p, &c);
 		if (len == 0) {
 			if (o + 1 >= n)
 				break;
@@ -319,6 +318,24 @@ parse_size(const char *s, uint64_t *out)
 	if (*end != '\0' || !(v <= 1e15))
 		return -1;
 	*out = (uint64_t)v;
+	return 0;
+}
+
+int
+write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
 	return 0;
 }
 

@@ -45,6 +45,15 @@ void fmt_duration(char *out, size_t n, double secs);
  */
 void sanitize(char *dst, size_t n, const char *src);
 
+/*
+ * Decode the UTF-8 sequence at p into *cp; returns its length, or 0 when
+ * it is invalid (overlong, a surrogate, past U+10FFFF, cut short).
+ */
+size_t utf8_decode(const unsigned char *p, uint32_t *cp);
+
+/* write() all of p, going on after EINTR and short writes; 0 or -1. */
+int write_all(int fd, const void *p, size_t n) WUR;
+
 /* Parse "500K", "2M", "1.5G", "1024" into bytes; -1 on error. */
 int parse_size(const char *s, uint64_t *out) WUR;
 

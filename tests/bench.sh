@@ -303,7 +303,17 @@ fi
 
 UNPACK_IMG=${BENCH_UNPACK_IMAGE:-bench/big:v1}
 UNPACK_RUNS=${BENCH_UNPACK_RUNS:-3}
-US=$W/unpack-store UD=$W/unpack-out UR=$W/unpack.tsv
+US=$W/unpack-store UR=$W/unpack.tsv
+# The rootfs goes to tmpfs by default: on a VM disk, writeback of the
+# previous run's 700 MB throttles the next run and swamps the tools.
+if [ -n "${BENCH_UNPACK_DIR:-}" ]; then
+	UD=$BENCH_UNPACK_DIR/pulltop-bench-unpack.$$
+elif [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	UD=/dev/shm/pulltop-bench-unpack.$$
+else
+	UD=$W/unpack-out
+fi
+t_cleanup_push rm -rf "$UD"
 : >"$UR"
 if "$PULLTOP" --store "$US" -q "$REGISTRY/$UNPACK_IMG" >"$W/unpack-pull.log" 2>&1; then
 	ulayers=$(python3 -c "import json,sys
@@ -311,7 +321,7 @@ d={i['name']+':'+i['tag']: i for i in json.load(open('$W/fixtures.json'))['image
 print(' '.join(l['digest'][7:] for l in d['$UNPACK_IMG']['layers']))")
 	echo
 	echo "== unpack $UNPACK_IMG: $(echo $ulayers | wc -w) layer(s) already in the store;" \
-		"pulltop --unpack vs umoci unpack vs tar -xzf per layer"
+		"pulltop --unpack vs umoci unpack vs tar -xzf per layer, into $(df --output=fstype "$(dirname "$UD")" | tail -n 1) $(dirname "$UD")"
 	UTOOLS=(pulltop umoci tar)
 	for ((r = 1; r <= UNPACK_RUNS; r++)); do
 		line="  round $r/$UNPACK_RUNS:"

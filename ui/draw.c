@@ -59,36 +59,14 @@ draw_is_utf8(void)
 static wchar_t
 draw_next(const char **s)
 {
-	const unsigned char *p = (const unsigned char *)*s;
-	unsigned int c, len, i;
+	uint32_t c;
+	size_t len = utf8_decode((const unsigned char *)*s, &c);
 
-	if (p[0] < 0x80) {
-		*s += 1;
-		return p[0];
-	}
-	if ((p[0] & 0xe0) == 0xc0) {
-		len = 2;
-		c = p[0] & 0x1f;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		len = 3;
-		c = p[0] & 0x0f;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		len = 4;
-		c = p[0] & 0x07;
-	} else {
+	if (len == 0) {
 		*s += 1;
 		return L'?';
-	}
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80) {
-			*s += 1;
-			return L'?';
-		}
-		c = (c << 6) | (p[i] & 0x3f);
 	}
 	*s += len;
-	if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return L'?';
 	return (wchar_t)c;
 }
 
