@@ -75,8 +75,8 @@ check: deps
 # The unit and integration tests again under AddressSanitizer and UBSan,
 # and the concurrent pull, cancel and retry tests under ThreadSanitizer;
 # any report fails the run.
-SAN_TESTS  ?= t-engine t-faults t-auth t-unpack t-dashboard
-TSAN_TESTS ?= t-faults t-dashboard
+SAN_TESTS  ?= t-engine t-faults t-auth t-unpack t-dashboard t-cancel
+TSAN_TESTS ?= t-faults t-dashboard t-cancel
 check-sanitize: deps
 	@$(MAKE) --no-print-directory O=build/asan SANITIZE=address,undefined OPT='-O1 -g' all units
 	@PULLTOP=$(CURDIR)/build/asan/pulltop UNIT_DIR=build/asan/tests/unit \
