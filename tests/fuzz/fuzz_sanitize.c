@@ -32,7 +32,7 @@ fail(const char *what, const char *in, size_t at)
 
 /* Strict UTF-8 decoding (RFC 3629): length of the sequence, 0 if invalid. */
 static size_t
-utf8_decode(const unsigned char *p, uint32_t *cp)
+fz_utf8_decode(const unsigned char *p, uint32_t *cp)
 {
 	size_t len, i;
 	uint32_t c;
@@ -82,7 +82,7 @@ check_output(const char *in, const char *out, size_t n)
 	if (memchr(out, '\0', n) == NULL)
 		fail("output not NUL-terminated within its size", in, n);
 	while (p[i] != '\0') {
-		len = utf8_decode(p + i, &c);
+		len = fz_utf8_decode(p + i, &c);
 		if (len == 0)
 			fail("output is not valid UTF-8", in, i);
 		if (forbidden(c))
