@@ -117,31 +117,36 @@ event_add(struct jobq *q, int level, const char *text)
 	sanitize(e->text, sizeof e->text, text);
 }
 
+/* Lock held: format an event, store it, wake the front end. */
+static void
+event_vadd(struct jobq *q, int level, const char *fmt, va_list ap)
+{
+	char text[512];
+
+	vsnprintf(text, sizeof text, fmt, ap);
+	event_add(q, level, text);
+	jq_changed(q);
+}
+
 void
 jq_event_locked(struct jobq *q, int level, const char *fmt, ...)
 {
 	va_list ap;
-	char text[512];
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
+	event_vadd(q, level, fmt, ap);
 	va_end(ap);
-	event_add(q, level, text);
-	jq_changed(q);
 }
 
 void
 jobq_event(struct jobq *q, int level, const char *fmt, ...)
 {
 	va_list ap;
-	char text[512];
 
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
-	va_end(ap);
 	pthread_mutex_lock(&q->mu);
-	event_add(q, level, text);
-	jq_changed(q);
+	va_start(ap, fmt);
+	event_vadd(q, level, fmt, ap);
+	va_end(ap);
 	pthread_mutex_unlock(&q->mu);
 }
 

@@ -1621,41 +1621,46 @@ codec_of(const char *mt)
 
 /* ------------------------------------------------------------- layers */
 
+/* One warning line for the layer: "layer <id>: ..." to the callback. */
+static void
+layer_warn(struct unpack *u, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+layer_warn(struct unpack *u, const char *fmt, ...)
+{
+	va_list ap;
+	char *what, *m;
+
+	va_start(ap, fmt);
+	what = xvasprintf(fmt, ap);
+	va_end(ap);
+	m = xasprintf("layer %s: %s", u->sid, what);
+	u->warn(u->ctx, m);
+	free(m);
+	free(what);
+}
+
 static void
 layer_warnings(struct unpack *u)
 {
-	char *m;
-
 	if (u->warn == NULL)
 		return;
-	if (u->skipped_dev > 0) {
-		m = xasprintf("layer %s: skipped %u device node%s (not root), "
-		    "e.g. %s", u->sid, u->skipped_dev,
-		    u->skipped_dev == 1 ? "" : "s", u->first_skip);
-		u->warn(u->ctx, m);
-		free(m);
-	}
-	if (u->skipped_type > 0) {
-		m = xasprintf("layer %s: skipped %u entr%s of unknown type, "
-		    "e.g. %s", u->sid, u->skipped_type,
-		    u->skipped_type == 1 ? "y" : "ies", u->first_skip);
-		u->warn(u->ctx, m);
-		free(m);
-	}
-	if (u->xattr_fail > 0) {
-		m = xasprintf("layer %s: could not set %u extended "
-		    "attribute%s, e.g. %s", u->sid, u->xattr_fail,
-		    u->xattr_fail == 1 ? "" : "s", u->first_xattr);
-		u->warn(u->ctx, m);
-		free(m);
-	}
-	if (u->chown_fail > 0) {
-		m = xasprintf("layer %s: could not set the owner of %u "
-		    "entr%s", u->sid, u->chown_fail,
-		    u->chown_fail == 1 ? "y" : "ies");
-		u->warn(u->ctx, m);
-		free(m);
-	}
+	if (u->skipped_dev > 0)
+		layer_warn(u, "skipped %u device node%s (not root), e.g. %s",
+		    u->skipped_dev, u->skipped_dev == 1 ? "" : "s",
+		    u->first_skip);
+	if (u->skipped_type > 0)
+		layer_warn(u, "skipped %u entr%s of unknown type, e.g. %s",
+		    u->skipped_type, u->skipped_type == 1 ? "y" : "ies",
+		    u->first_skip);
+	if (u->xattr_fail > 0)
+		layer_warn(u, "could not set %u extended attribute%s, e.g. %s",
+		    u->xattr_fail, u->xattr_fail == 1 ? "" : "s",
+		    u->first_xattr);
+	if (u->chown_fail > 0)
+		layer_warn(u, "could not set the owner of %u entr%s",
+		    u->chown_fail, u->chown_fail == 1 ? "y" : "ies");
 }
 
 /* The layer's short id: from the blob's file name, else the diff_id. */
