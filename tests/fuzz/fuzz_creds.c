@@ -9,10 +9,25 @@
  * a secret from the file; a decoded auth holds a non-empty user without
  * ':' and encodes back to what was decoded.
  *
+ * Whether a cause holds a secret is judged from what went into it, not
+ * from its text: a secret may well be a word of the fixed wording or part
+ * of a registry key ("docker" in "https://index.docker.io/v1/"). Every
+ * cause creds.c builds goes through xasprintf, wrapped here at link time;
+ * the wrapper keeps the %s arguments. An argument is public when it is the
+ * config path, the host or its key, a JSON object key, a string value that
+ * is not a secret, a strerror text, or a string xasprintf made from public
+ * arguments only. A cause holds a secret when one of its arguments is not
+ * public and contains one. Fixed causes are copied by xstrdup from static
+ * text (wrapped too, and told apart by the address of what it copies); a
+ * cause that is neither is judged by its text.
+ *
  * Sources: src/creds.c src/util.c
+ * Check-runs: 200000
  * Packages: jansson libcrypto
+ * Ldflags: -Wl,--wrap=xasprintf -Wl,--wrap=xstrdup
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <spawn.h>
@@ -23,6 +38,7 @@
 #include <unistd.h>
 
 #include "creds.h"
+#include "util.h"
 
 static char config[4096], config_dir[4096];
 
@@ -47,6 +63,89 @@ fail(const char *what, const char *detail)
 	fprintf(stderr, "fuzz_creds: %s%s%s\n", what, detail ? ": " : "",
 	    detail ? detail : "");
 	abort();
+}
+
+/* What xasprintf was given and made while a lookup ran. */
+struct made {
+	char *result;
+	char *args[8];
+	size_t nargs;
+};
+static struct made made[64];
+static size_t nmade;
+static int recording;
+
+char *
+__wrap_xasprintf(const char *fmt, ...)
+{
+	struct made *m = recording && nmade < 64 ? &made[nmade++] : NULL;
+	const char *p, *a;
+	va_list ap, aq;
+	char *r;
+
+	va_start(ap, fmt);
+	va_copy(aq, ap);
+	r = xvasprintf(fmt, ap);
+	va_end(ap);
+	for (p = fmt; m != NULL && (p = strchr(p, '%')) != NULL; p++) {
+		p++;
+		if (*p == '%')
+			continue;
+		p += strspn(p, "-+ #0123456789.");
+		switch (*p) {
+		case 's':
+			a = va_arg(aq, const char *);
+			if (m->nargs == 8)
+				fail("more than 8 %s in one cause", fmt);
+			m->args[m->nargs++] = strdup(a);
+			break;
+		case 'd':
+			(void)va_arg(aq, int);
+			break;
+		case 'u':
+			(void)va_arg(aq, unsigned);
+			break;
+		case 'f':
+			(void)va_arg(aq, double);
+			break;
+		default:
+			fail("a conversion this harness does not follow", fmt);
+		}
+	}
+	va_end(aq);
+	if (m != NULL)
+		m->result = strdup(r);
+	return r;
+}
+
+/* The linker's marks: static text and data lie between the two. */
+extern const char etext[], end[];
+
+char *__real_xstrdup(const char *s);
+
+char *
+__wrap_xstrdup(const char *s)
+{
+	char *r = __real_xstrdup(s);
+
+	if (recording && nmade < 64 && (uintptr_t)s >= (uintptr_t)etext &&
+	    (uintptr_t)s < (uintptr_t)end)
+		made[nmade++].result = strdup(r);
+	return r;
+}
+
+static void
+made_clear(void)
+{
+	size_t i, j;
+
+	for (i = 0; i < nmade; i++) {
+		for (j = 0; j < made[i].nargs; j++)
+			free(made[i].args[j]);
+		free(made[i].result);
+	}
+	memset(made, 0, sizeof made);
+	nmade = 0;
 }
 
 static void
@@ -74,9 +173,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* Every string value in the input's JSON that is or holds a secret. */
-static void
-check_no_secret(json_t *j, const char *cause)
+static int
+is_secret_key(const char *k)
+{
+	return strcmp(k, "password") == 0 || strcmp(k, "auth") == 0 ||
+	    strcmp(k, "identitytoken") == 0;
+}
+
+/* Is s an object key or a string value not under a secret key of j? */
+static int
+in_json_public(json_t *j, const char *s)
 {
 	const char *k;
 	json_t *v;
@@ -84,19 +190,90 @@ check_no_secret(json_t *j, const char *cause)
 
 	if (json_is_object(j)) {
 		json_object_foreach(j, k, v) {
-			const char *s = json_string_value(v);
-			if (s != NULL && strlen(s) >= 6 &&
-			    (strcmp(k, "password") == 0 ||
-			    strcmp(k, "auth") == 0 ||
-			    strcmp(k, "identitytoken") == 0) &&
-			    strstr(cause, s) != NULL)
-				fail("a cause holds a secret", cause);
-			check_no_secret(v, cause);
+			if (strcmp(k, s) == 0)
+				return 1;
+			if (json_is_string(v) && !is_secret_key(k) &&
+			    strcmp(json_string_value(v), s) == 0)
+				return 1;
+			if (in_json_public(v, s))
+				return 1;
 		}
 	} else if (json_is_array(j)) {
 		json_array_foreach(j, i, v)
-			check_no_secret(v, cause);
+			if (in_json_public(v, s))
+				return 1;
 	}
+	return 0;
+}
+
+/* Is s public: see the header comment. upto: the results made before. */
+static int
+is_public(json_t *j, const char *host, const char *s, size_t upto)
+{
+	char key[300];
+	size_t i, a;
+	int e;
+
+	creds_key(host, key, sizeof key);
+	if (strcmp(s, config) == 0 || strcmp(s, host) == 0 ||
+	    strcmp(s, key) == 0 || in_json_public(j, s))
+		return 1;
+	for (e = 0; e < 134; e++)
+		if (strcmp(s, strerror(e)) == 0)
+			return 1;
+	for (i = 0; i < upto; i++) {
+		if (made[i].result == NULL || strcmp(made[i].result, s) != 0)
+			continue;
+		for (a = 0; a < made[i].nargs; a++)
+			if (!is_public(j, host, made[i].args[a], i))
+				break;
+		if (a == made[i].nargs)
+			return 1;
+	}
+	return 0;
+}
+
+/* Does any string under a secret key of j (6 bytes or more) occur in s? */
+static const char *
+holds_secret(json_t *j, const char *s)
+{
+	const char *k, *v, *r;
+	json_t *c;
+	size_t i;
+
+	if (json_is_object(j)) {
+		json_object_foreach(j, k, c) {
+			v = json_string_value(c);
+			if (v != NULL && is_secret_key(k) && strlen(v) >= 6 &&
+			    strstr(s, v) != NULL)
+				return v;
+			if ((r = holds_secret(c, s)) != NULL)
+				return r;
+		}
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, c)
+			if ((r = holds_secret(c, s)) != NULL)
+				return r;
+	}
+	return NULL;
+}
+
+/* No argument of a cause made during the lookup gives a secret away. */
+static void
+check_no_secret(json_t *j, const char *host, const char *cause)
+{
+	size_t i, a;
+
+	for (i = 0; i < nmade; i++)
+		if (strcmp(made[i].result, cause) == 0)
+			break;
+	if (i == nmade && holds_secret(j, cause) != NULL)
+		fail("a cause holds a secret", cause);
+	for (i = 0; i < nmade; i++)
+		for (a = 0; a < made[i].nargs; a++)
+			if (holds_secret(j, made[i].args[a]) != NULL &&
+			    !is_public(j, host, made[i].args[a], i))
+				fail("a cause holds a secret", cause);
 }
 
 static void
@@ -113,7 +290,10 @@ check_lookup(const char *host, const uint8_t *data, size_t size)
 	f = fopen(config, "wb");
 	if (f == NULL || fwrite(data, 1, size, f) != size || fclose(f) != 0)
 		abort();
+	made_clear();
+	recording = 1;
 	r = creds_lookup(host, NULL, &c, &cause);
+	recording = 0;
 	if (r == 0) {
 		if (c.secret == NULL && c.identity_token == NULL)
 			fail("found credentials without a secret", c.source);
@@ -131,7 +311,7 @@ check_lookup(const char *host, const uint8_t *data, size_t size)
 			if (*p < 0x20 || *p == 0x7f)
 				fail("cause holds a control character", cause);
 		j = json_loadb((const char *)data, size, 0, &je);
-		check_no_secret(j, cause);
+		check_no_secret(j, host, cause);
 		json_decref(j);
 		free(cause);
 	} else
