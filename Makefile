@@ -4,7 +4,7 @@
 #   make deps       install what is missing (Debian packages, as root)
 #   make check      deps, build, run every test
 #   make check-sanitize  the tests again under ASan+UBSan and TSan
-#   make fuzz       every fuzz target for FUZZ_SECONDS (default 30)
+#   make fuzz       explore: every fuzz target for FUZZ_SECONDS (default 30)
 #   make demo       deps, build, local registry with sample images, dashboard
 #   make bench      deps, build, pulltop against skopeo and curl
 #   make install    PREFIX=/usr/local

@@ -5,6 +5,7 @@
  * non-empty token without blanks.
  *
  * Sources: src/auth.c
+ * Check-runs: 700000
  */
 #include <stdint.h>
 #include <stdio.h>

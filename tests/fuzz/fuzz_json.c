@@ -7,6 +7,7 @@
  * the same escaping as a second check of jansson's side.
  *
  * Sources: src/util.c
+ * Check-runs: 200000
  * Packages: jansson
  */
 #include <stdint.h>

@@ -9,6 +9,7 @@
  * cause. Every cause is one line without control characters.
  *
  * Sources: src/manifest.c src/digest.c src/util.c
+ * Check-runs: 300000
  * Packages: jansson libcrypto
  */
 #include <stdint.h>

@@ -7,6 +7,7 @@
  * give the same name: normalization is idempotent.
  *
  * Sources: src/ref.c src/util.c src/digest.c
+ * Check-runs: 1200000
  * Packages: libcrypto
  */
 #include <stdint.h>

@@ -9,6 +9,7 @@
  * change nothing.
  *
  * Sources: src/util.c
+ * Check-runs: 800000
  */
 #include <stdint.h>
 #include <stdio.h>

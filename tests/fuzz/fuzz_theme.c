@@ -2,6 +2,7 @@
  * fuzz_theme.c - libFuzzer target for theme_parse.
  *
  * Sources: ui/theme.c
+ * Check-runs: 250000
  * Packages:
  */
 #include <stdint.h>

@@ -21,6 +21,7 @@
  * run.
  *
  * Sources: src/unpack.c src/digest.c src/util.c
+ * Check-runs: 5000
  * Packages: libarchive zlib libzstd libcrypto
  */
 #include <dirent.h>

@@ -4,8 +4,19 @@
 #
 #   bash tests/fuzz/run.sh [fuzz_ref fuzz_auth ...]
 #
+# Two ways to run. Exploring (the default, make fuzz): each target for
+# FUZZ_SECONDS with a fresh random seed, to find what nobody found yet.
+# Checking (FUZZ_CHECK=1, make check): each target for the number of
+# inputs its header names ("Check-runs: N", about 10 s here) from seed 1.
+# libFuzzer is not bit-for-bit repeatable (the comparisons it traces move
+# with addresses), but a fixed seed and count keep a check close to the
+# same walk every time, so it fails for what a change did far more often
+# than for what the dice found this time. A find of an exploring run goes
+# into tests/fuzz/crashes/ and is replayed by both.
+#
 # Environment:
-#   FUZZ_SECONDS  time per target (default 30)
+#   FUZZ_SECONDS  time per target when exploring (default 30)
+#   FUZZ_CHECK    1: run as a check (see above)
 #   FUZZ_BUILD    build and work directory (default /tmp/pulltop-fuzz)
 #   FUZZ_JOBS     targets run at once (default 2)
 #   FUZZ_CC       compiler (default clang)
@@ -13,8 +24,9 @@
 #                 elsewhere lets fuzzing go on past a known bug)
 #
 # Each target names what it links in its header comment: "Sources:" (files
-# of src/, or "all": every src/*.c but main.c) and "Packages:" (pkg-config
-# names, or "all": the Makefile's PKGS but ncursesw). Inputs in
+# of src/, or "all": every src/*.c but main.c), "Packages:" (pkg-config
+# names, or "all": the Makefile's PKGS but ncursesw) and, when it needs
+# them, "Ldflags:" (say, -Wl,--wrap=NAME). Inputs in
 # tests/fuzz/crashes/ named <target>-<n> are replayed first, as regression
 # tests. Prints per
 # target "PASS fuzz_X (N execs in S s)" or "FAIL fuzz_X: <first crash line>"
@@ -51,7 +63,7 @@ field() {
 }
 
 build() {
-	local t=$1 src=$FUZZ_DIR/$1.c f pkgs srcs=() pkgflags=()
+	local t=$1 src=$FUZZ_DIR/$1.c f pkgs srcs=() pkgflags=() ldflags=()
 
 	pkgs=$(field "$src" Packages)
 	if [ "$(field "$src" Sources)" = all ]; then
@@ -71,8 +83,9 @@ build() {
 		    return 1
 		read -r -a pkgflags <<<"$f"
 	fi
+	read -r -a ldflags <<<"$(field "$src" Ldflags)"
 	"$FUZZ_CC" "${CFLAGS[@]}" -o "$FUZZ_BUILD/bin/$t" "$src" "${srcs[@]}" \
-	    "${pkgflags[@]}" -pthread -lm >"$FUZZ_BUILD/logs/$t.build" 2>&1
+	    "${pkgflags[@]}" "${ldflags[@]}" -pthread -lm >"$FUZZ_BUILD/logs/$t.build" 2>&1
 }
 
 # The first line of log $1 that says what went wrong.
@@ -85,7 +98,7 @@ first_crash_line() {
 run_one() {
 	local t=$1 bin=$FUZZ_BUILD/bin/$1 log=$FUZZ_BUILD/logs/$1.log
 	local work=$FUZZ_BUILD/work/$1 art=$FUZZ_BUILD/artifacts/$1/
-	local crashes=() dict=() found=() t0 t1 execs secs f
+	local crashes=() dict=() found=() how=() t0 t1 execs secs f runs
 
 	if ! build "$t"; then
 		echo "FAIL $t: build failed: $(grep -m 1 -E 'error|undefined' "$FUZZ_BUILD/logs/$t.build")"
@@ -107,10 +120,21 @@ run_one() {
 		cp -R "$FUZZ_DIR/corpus/$t/." "$work/"
 	fi
 	[ -f "$FUZZ_DIR/$t.dict" ] && dict=("-dict=$ROOT/$FUZZ_DIR/$t.dict")
+	if [ "${FUZZ_CHECK:-0}" = 1 ]; then
+		runs=$(field "$FUZZ_DIR/$t.c" Check-runs)
+		case $runs in
+		'' | *[!0-9]*)
+			echo "FAIL $t: no \"Check-runs: N\" in its header"
+			return 1 ;;
+		esac
+		how=(-seed=1 "-runs=$runs")
+	else
+		how=("-max_total_time=$FUZZ_SECONDS")
+	fi
 	t0=$(date +%s.%N)
 	# run in the artifacts folder with a relative prefix: a target that
 	# chroots (fuzz_unpack) keeps its working directory, so crashes land
-	(cd "$art" && exec "$bin" -max_total_time="$FUZZ_SECONDS" \
+	(cd "$art" && exec "$bin" "${how[@]}" \
 	    -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
 	    -artifact_prefix=./ "${dict[@]}" "$work") >"$log" 2>&1
 	local rc=$?
