@@ -33,6 +33,7 @@
 #include "options.h"
 #include "ref.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -893,11 +894,71 @@ client_cert_refused(const struct regconn *k, CURLcode rc)
 	    "alert certificate required") != NULL);
 }
 
+/*
+ * A connect that failed: was it to a proxy (http_proxy, https_proxy…)?
+ * libcurl 7.88 has no CURLINFO_USED_PROXY, but its message for a failed
+ * connect, "Failed to connect to HOST port N after…", names what it tried;
+ * when that is not the server of the URL asked for, it was the proxy, and
+ * "HOST:N" goes into out. A message of another shape: 0, not a proxy.
+ */
+static int
+connect_to_proxy(const struct regconn *k, char *out, size_t n)
+{
+	const char *p = strstr(k->errbuf, "Failed to connect to "), *url = NULL;
+	char tried[256], *host = NULL, *port = NULL;
+	unsigned tport;
+	CURLU *u;
+	int r = 0;
+
+	if (p == NULL || sscanf(p + 21, "%255s port %u", tried, &tport) != 2 ||
+	    curl_easy_getinfo(k->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK ||
+	    url == NULL || (u = curl_url()) == NULL)
+		return 0;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+	    CURLUE_OK) {
+		size_t hl = strlen(host);
+		const char *h = host;
+
+		if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+			h = host + 1;	/* curl names [::1] as ::1 */
+			hl -= 2;
+		}
+		if (strlen(tried) != hl || strncasecmp(tried, h, hl) != 0 ||
+		    tport != (unsigned)strtoul(port, NULL, 10)) {
+			snprintf(out, n, strchr(tried, ':') ? "[%s]:%u" :
+			    "%s:%u", tried, tport);
+			r = 1;
+		}
+	}
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return r;
+}
+
+/* Why a connect failed: the system's word, lower-cased, or curl's. */
+static const char *
+connect_why(const struct regconn *k, char *buf, size_t n)
+{
+	long e = 0;
+
+	if (curl_easy_getinfo(k->easy, CURLINFO_OS_ERRNO, &e) != CURLE_OK ||
+	    e <= 0)
+		return "connection refused";
+	snprintf(buf, n, "%s", strerror((int)e));
+	buf[0] = (char)tolower((unsigned char)buf[0]);
+	return buf;
+}
+
 /* what: "HOST" or "token server HOST"; host: whose certs.d to name. */
 static int
 fail_curl(struct regconn *k, struct reg_result *res, CURLcode rc,
     const char *what, const char *host, const struct xfer *x)
 {
+	char proxy[300], why[128];
+
 	if (rc == CURLE_PEER_FAILED_VERIFICATION)
 		set_cause(res, REG_FATAL, "TLS certificate of %s could not be "
 		    "verified (%s): trust its CA with --cacert FILE or "
@@ -910,9 +971,16 @@ fail_curl(struct regconn *k, struct reg_result *res, CURLcode rc,
 		set_cause(res, REG_FATAL, "%s refused the TLS client "
 		    "certificate (%s): put one in %s/%s/client.cert and "
 		    "client.key", what, curl_detail(k, rc), certs_root(), host);
+	else if (rc == CURLE_COULDNT_CONNECT && connect_to_proxy(k, proxy,
+	    sizeof proxy))
+		set_cause(res, REG_RETRY, "cannot connect to proxy %s (for %s): "
+		    "%s", proxy, what, connect_why(k, why, sizeof why));
 	else if (rc == CURLE_COULDNT_CONNECT)
-		set_cause(res, REG_RETRY, "cannot connect to %s: connection "
-		    "refused", what);
+		set_cause(res, REG_RETRY, "cannot connect to %s: %s", what,
+		    connect_why(k, why, sizeof why));
+	else if (rc == CURLE_COULDNT_RESOLVE_PROXY)
+		set_cause(res, REG_RETRY, "cannot resolve the proxy for %s: %s",
+		    what, curl_detail(k, rc));
 	else if (rc == CURLE_COULDNT_RESOLVE_HOST)
 		set_cause(res, REG_RETRY, "cannot resolve host %s", host);
 	else if (rc == CURLE_WRITE_ERROR && x->range_broken)

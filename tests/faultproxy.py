@@ -13,6 +13,11 @@ keep-alive on both sides, request and response bodies streamed, Range/HEAD
 passed through); the only rewrite outside a fault is a Location header that
 points at the upstream, which is rewritten to point at the proxy.
 
+It is also a forward proxy, for tests of http_proxy and https_proxy: a
+request in absolute form (GET http://HOST/...) goes to the upstream like any
+other and is counted in stats "absolute_requests"; CONNECT HOST:PORT (loopback
+only) opens a plain byte tunnel, listed in stats "tunnels", with no faults.
+
 Faults apply only to blob GETs (GET /v2/<name>/blobs/sha256:<hex>):
   reset_after=N    send N body bytes, then abort the connection with a TCP RST
                    (SO_LINGER 0) once those bytes have left the socket.
@@ -162,6 +167,8 @@ class State:
             self.dropped = 0
             self.auth = []
             self.connections = 0
+            self.absolute = 0      # requests in absolute form (http_proxy)
+            self.tunnels = []      # CONNECT targets (https_proxy)
 
     def set_config(self, cfg):
         with self.lock:
@@ -224,6 +231,8 @@ class State:
                 "resets": self.resets,
                 "stalls": self.stalls,
                 "connections": self.connections,
+                "absolute_requests": self.absolute,
+                "tunnels": list(self.tunnels),
                 "auth_seen": bool(self.auth),
                 "auth_requests": list(self.auth),
                 "requests": [dict(r) for r in self.requests],
@@ -356,12 +365,54 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
 
+    def do_CONNECT(self):
+        """https_proxy: tunnel to a loopback HOST:PORT, bytes untouched
+        (no faults: they are TLS records), counted in stats "tunnels"."""
+        host, _, port = self.path.rpartition(":")
+        host = host.strip("[]")
+        try:
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                raise OSError("only loopback targets")
+            up = socket.create_connection((host, int(port)), timeout=10)
+        except (OSError, ValueError) as e:
+            self._send_simple(502, {"error": "CONNECT %s: %s" % (self.path, e)})
+            self.close_connection = True
+            return
+        st = self.server.state
+        with st.lock:
+            st.tunnels.append(self.path)
+        self.send_response_only(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        me = self.connection
+        me.settimeout(None)
+        up.settimeout(None)
+        socks = [me, up]
+        try:
+            while True:
+                r, _, _ = select.select(socks, [], [], 900)
+                if not r:
+                    break
+                for a in r:
+                    d = a.recv(65536)
+                    if not d:
+                        return
+                    (up if a is me else me).sendall(d)
+        except OSError:
+            pass
+        finally:
+            up.close()
+
     def handle_any(self):
         try:
             path = self.path
             if path.startswith("http://") or path.startswith("https://"):
                 u = urllib.parse.urlsplit(path)
                 path = u.path + ("?" + u.query if u.query else "")
+                st = self.server.state
+                with st.lock:
+                    st.absolute += 1
             if path.startswith("/__"):
                 return self.control(path)
             return self.proxy(path)

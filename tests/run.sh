@@ -50,6 +50,10 @@ if [ -n "${SANITIZER:-}" ]; then
 	export LSAN_OPTIONS="suppressions=$T_ROOT/tests/lsan.supp:print_suppressions=0"
 fi
 
+# Every test talks to loopback servers of its own: a proxy from the
+# environment must not stand in between (t-proxy and t-auth set their own).
+unset http_proxy https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+
 # unit tests: no registry needed
 unit_dir=${UNIT_DIR:-tests/unit}
 for u in "$unit_dir"/test_*; do

@@ -146,6 +146,16 @@ fails anon "no credentials: unauthorized (401)" "unauthorized (401)" "needs cred
 pull cacert --cacert "$C/ca.crt" --creds user:pass "$A/$IMG"
 ok cacert "--cacert with --creds pulls over TLS + Basic"
 
+# https_proxy: through a CONNECT tunnel (the fault proxy as a forward proxy)
+proxy_start || t_fail "https_proxy: the proxy starts" "see its log"
+(export https_proxy=http://$PROXY; unset no_proxy NO_PROXY
+    pull tunnel --cacert "$C/ca.crt" --creds user:pass "$A/$IMG"; exit $rc); rc=$?
+ok tunnel "https_proxy: pulls over TLS + Basic through a CONNECT tunnel"
+proxy_stats | python3 -c "import json, sys; sys.exit('$A' not in json.load(sys.stdin)['tunnels'])" &&
+	t_pass "https_proxy: the proxy tunnelled to the registry" ||
+	t_fail "https_proxy: the proxy tunnelled to the registry" "$(proxy_stats | head -c 300)"
+proxy_stop
+
 mkdir -p "$PULLTOP_CERTS_D/$A"
 cp "$C/ca.crt" "$PULLTOP_CERTS_D/$A/ca.crt"
 pull certsd --creds user:pass "$A/$IMG"
