@@ -7,7 +7,9 @@
 #include "store.h"
 #include "digest.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define INDEX_MAX (16u << 20)
@@ -42,14 +45,16 @@ fsync_dir(const char *dir)
 }
 
 /*
- * Write a whole file atomically: temporary, fsync, rename, and with
- * sync_dir an fsync of the folder (blobs skip it: see store_index_set).
+ * Write a whole file atomically: a temporary in tmpdir (on the same
+ * filesystem), fsync, rename into dir, and with sync_dir an fsync of dir
+ * (blobs skip it: see store_index_set). A blob's temporary lives in
+ * ingest/, never in blobs/: after a crash, blobs/ holds whole blobs only.
  */
 static int
-write_atomic(const char *dir, const char *name, const void *p, size_t n,
-    int sync_dir, char **cause)
+write_atomic(const char *tmpdir, const char *dir, const char *name,
+    const void *p, size_t n, int sync_dir, char **cause)
 {
-	char *tmp = xasprintf("%s/.%s.tmp.%ld", dir, name, (long)getpid());
+	char *tmp = xasprintf("%s/.%s.tmp.%ld", tmpdir, name, (long)getpid());
 	char *dst = xasprintf("%s/%s", dir, name);
 	int fd, ret = -1;
 
@@ -224,6 +229,39 @@ hasher_free(struct hasher *hz)
 	free(hz);
 }
 
+/*
+ * Remove what write_atomic left in dir when its process died: ".NAME.tmp.PID"
+ * whose PID is gone and which is over a minute old (a live write takes
+ * milliseconds; the age also spares a process in another PID namespace).
+ * Earlier versions wrote small blobs' temporaries in blobs/sha256 itself.
+ */
+static void
+sweep_temps(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	struct stat st;
+	const char *t;
+	char *end;
+	long pid;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] != '.' ||
+		    (t = strstr(e->d_name, ".tmp.")) == NULL)
+			continue;
+		pid = strtol(t + 5, &end, 10);
+		if (pid <= 0 || *end != '\0' ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode) || st.st_mtime > time(NULL) - 60 ||
+		    (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+			continue;
+		unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+}
+
 int
 store_open(const char *dir, struct store **out, char **cause)
 {
@@ -251,17 +289,24 @@ store_open(const char *dir, struct store **out, char **cause)
 		return -1;
 	}
 	p = xasprintf("%s/oci-layout", dir);
-	if (stat(p, &st) != 0 && write_atomic(dir, "oci-layout", layout,
+	if (stat(p, &st) != 0 && write_atomic(dir, dir, "oci-layout", layout,
 	    sizeof layout - 1, 1, cause) != 0)
 		ok = 0;
 	free(p);
 	p = xasprintf("%s/index.json", dir);
-	if (ok && stat(p, &st) != 0 && write_atomic(dir, "index.json", empty,
+	if (ok && stat(p, &st) != 0 && write_atomic(dir, dir, "index.json", empty,
 	    sizeof empty - 1, 1, cause) != 0)
 		ok = 0;
 	free(p);
 	if (!ok)
 		return -1;
+	sweep_temps(dir);
+	p = xasprintf("%s/ingest", dir);
+	sweep_temps(p);
+	free(p);
+	p = xasprintf("%s/blobs/sha256", dir);
+	sweep_temps(p);
+	free(p);
 	s = xcalloc(1, sizeof *s);
 	s->dir = xstrdup(dir);
 	*out = s;
@@ -307,7 +352,7 @@ int
 store_put_small(struct store *s, const char *digest, const void *p, size_t n,
     char **cause)
 {
-	char got[72], *dir;
+	char got[72], *dir, *tmpdir;
 	int r;
 
 	sha256_buf(p, n, got);
@@ -319,7 +364,9 @@ store_put_small(struct store *s, const char *digest, const void *p, size_t n,
 	if (store_has_blob(s, digest, n))
 		return 0;
 	dir = xasprintf("%s/blobs/sha256", s->dir);
-	r = write_atomic(dir, digest + 7, p, n, 0, cause);
+	tmpdir = xasprintf("%s/ingest", s->dir);
+	r = write_atomic(tmpdir, dir, digest + 7, p, n, 0, cause);
+	free(tmpdir);
 	free(dir);
 	return r;
 }
@@ -654,7 +701,8 @@ store_index_set(struct store *s, const char *refname, const char *media_type,
 	fsync_dir(dir);
 	free(dir);
 	text = json_dumps(root, JSON_COMPACT);
-	r = write_atomic(s->dir, "index.json", text, strlen(text), 1, cause);
+	r = write_atomic(s->dir, s->dir, "index.json", text, strlen(text), 1,
+	    cause);
 	free(text);
 	json_decref(root);
 out:

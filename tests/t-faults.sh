@@ -193,6 +193,22 @@ head -c 300000 /dev/urandom >"$S/ingest/${BIG_LAYER0#sha256:}.partial"
 $P --store "$S" -q --retry-delay 0.2 "$REG/$IMG" >"$T/corrupt.out" 2>&1; rc=$?
 [ $rc -eq 0 ] && store_ok "$S" && t_pass "a corrupt partial is discarded and the pull completes" || t_fail "a corrupt partial is discarded and the pull completes" "rc=$rc $(tail -2 "$T/corrupt.out")"
 
+# --- temporaries a killed process left: never in blobs/, swept once stale
+S=$T/store-stale
+mkdir -p "$S/blobs/sha256" "$S/ingest"
+h=$(printf stale | sha256sum | cut -c1-64)
+old=("$S/blobs/sha256/.$h.tmp.999999999" "$S/ingest/.$h.tmp.999999999"
+    "$S/.index.json.tmp.999999999")
+for f in "${old[@]}"; do echo junk >"$f"; touch -d '-2 min' "$f"; done
+echo young >"$S/ingest/.$h.tmp.999999998"
+$P --store "$S" -q "$REG/test/multi:v1" >"$T/stale.out" 2>&1; rc=$?
+left=$(ls -d "${old[@]}" 2>/dev/null)
+[ $rc -eq 0 ] && [ -z "$left" ] && [ -e "$S/ingest/.$h.tmp.999999998" ] &&
+    store_ok "$S" &&
+	t_pass "stale temporaries of a dead process are swept, a young one is kept" ||
+	t_fail "stale temporaries of a dead process are swept, a young one is kept" \
+	    "rc=$rc left: $left"
+
 # --- two processes on one store
 S=$T/store-two
 proxy_set '{"rate": 4000000}'
