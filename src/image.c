@@ -194,7 +194,7 @@ resolve(struct image *im, struct regconn *k, char **cause)
 	struct manifest m, chosen;
 	char ctype[128] = "", digest[72], repo_digest[72], platform[128];
 	char old[72], (*ids)[72] = NULL;
-	int i, pick, ret = -1, all_exist = 1;
+	int i, pick, given, ret = -1, all_exist = 1;
 
 	buf_init(&body, MANIFEST_MAX);
 	snprintf(platform, sizeof platform, "%s", q->platform);
@@ -229,36 +229,29 @@ resolve(struct image *im, struct regconn *k, char **cause)
 			manifest_free(&chosen);
 			goto out_buf;
 		}
-		if (get_config(im, k, &chosen.config, 1, platform,
-		    sizeof platform, chosen.nlayers, &ids, cause) != 0) {
-			manifest_free(&chosen);
-			goto out_buf;
-		}
+		given = 1;
 	} else {
 		chosen = m;
 		sha256_buf(body.data, body.len, digest);
-		if (get_config(im, k, &chosen.config, q->opt->platform != NULL,
-		    platform, sizeof platform, chosen.nlayers, &ids,
-		    cause) != 0) {
-			manifest_free(&chosen);
-			goto out_buf;
-		}
+		given = q->opt->platform != NULL;
 	}
 
+	/*
+	 * Queue the layers first and fetch the config while they download,
+	 * as docker does: on a distant registry the config's round trips
+	 * (often a redirect to a CDN too) no longer hold up every layer.
+	 */
 	pthread_mutex_lock(&q->mu);
 	if (im->cancel || q->quit) {
 		pthread_mutex_unlock(&q->mu);
 		manifest_free(&chosen);
-		free(ids);
 		*cause = xasprintf("cancelled");
 		goto out_buf;
 	}
-	free(im->diff_ids);
-	im->diff_ids = ids;
 	snprintf(im->digest, sizeof im->digest, "%s", digest);
 	snprintf(im->repo_digest, sizeof im->repo_digest, "%s", repo_digest);
-	snprintf(im->platform, sizeof im->platform, "%s", platform);
 	snprintf(im->media_type, sizeof im->media_type, "%s", chosen.media_type);
+	snprintf(im->platform, sizeof im->platform, "%s", platform);
 	buf_free(&im->manifest);
 	im->manifest = body;
 	memset(&body, 0, sizeof body);
@@ -279,6 +272,22 @@ resolve(struct image *im, struct regconn *k, char **cause)
 		if (b->state != BLOB_EXISTS)
 			all_exist = 0;
 	}
+	im->state = IMAGE_DOWNLOADING;
+	jq_changed(q);
+	pthread_mutex_unlock(&q->mu);
+
+	if (get_config(im, k, &chosen.config, given, platform, sizeof platform,
+	    chosen.nlayers, &ids, cause) != 0) {
+		pthread_mutex_lock(&q->mu);
+		jq_image_drop_locked(q, im);
+		pthread_mutex_unlock(&q->mu);
+		manifest_free(&chosen);
+		goto out_buf;
+	}
+	pthread_mutex_lock(&q->mu);
+	free(im->diff_ids);
+	im->diff_ids = ids;
+	snprintf(im->platform, sizeof im->platform, "%s", platform);
 	pthread_mutex_unlock(&q->mu);
 	/* up to date: same platform manifest already named, nothing to fetch */
 	all_exist = all_exist &&

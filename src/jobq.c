@@ -555,6 +555,32 @@ jobq_retry_blob(struct jobq *q, int id)
 	return r;
 }
 
+/*
+ * Lock held: im failed before its layers were of use (its config could not
+ * be had): it wants them no more, and those no other image wants stop,
+ * quietly; the image's own error says why. A retry queues them again.
+ */
+void
+jq_image_drop_locked(struct jobq *q, struct image *im)
+{
+	int i;
+
+	for (i = 0; i < im->nlayers; i++) {
+		struct blob *b = q->blobs[im->layers[i]];
+
+		if (!wanted_elsewhere(q, b, im->id) &&
+		    !blob_state_final(b->state) && b->state != BLOB_EXTRACTING) {
+			b->cancel = 1;
+			if (!b->running) {
+				b->state = BLOB_CANCELLED;
+				b->finished = now_mono();
+			}
+		}
+		b->want &= ~(1ull << im->id);
+	}
+	jq_changed(q);
+}
+
 int
 jobq_cancel_image(struct jobq *q, int id)
 {

@@ -119,6 +119,30 @@ for code in 404 401 403; do
 	[ "$rc" -eq 1 ] && [ "$n" -eq 1 ] && t_pass "$code on a blob: fails at once, no retry" || t_fail "$code on a blob: fails at once, no retry" "rc=$rc attempts=$n"
 done
 
+# --- the config is fetched while the layers download, as docker does
+CFG=$(fx "d['$IMG']['config']['digest']")
+run_fault slowcfg '{"delay": 3, "times": 1, "only": "'"${CFG#sha256:}"'"}'
+completes "config answered after 3 s"
+proxy_stats | python3 -c "import json, sys
+d = json.load(sys.stdin)
+cfg = [r['t'] for r in d['requests'] if r['path'].endswith('$CFG')]
+layers = {}
+for r in d['requests']:
+    dg = r['path'].rsplit('/', 1)[-1]
+    if '/blobs/' in r['path'] and dg != '$CFG':
+        layers.setdefault(dg, r['t'])
+late = [k[7:19] for k, t in layers.items() if not cfg or t >= cfg[0] + 2.5]
+print('%d layers, late: %s' % (len(layers), ' '.join(late) or 'none'))
+sys.exit(len(layers) != $(fx "len(d['$IMG']['layers'])") or bool(late))" >"$T/slowcfg.check" &&
+	t_pass "config answered after 3 s: every layer started before it came" ||
+	t_fail "config answered after 3 s: every layer started before it came" "$(cat "$T/slowcfg.check")"
+run_fault cfg404 '{"status": 404, "times": -1, "only": "'"${CFG#sha256:}"'"}'
+[ "$rc" -eq 1 ] && grep -q "^pulltop: $PROXY/$IMG: config $CFG: " "$OUT" && store_ok "$S" &&
+	! grep -q "$PROXY/$IMG" "$S/index.json" &&
+	t_pass "config 404 while layers download: exit 1 naming the config, store valid" ||
+	t_fail "config 404 while layers download: exit 1 naming the config, store valid" \
+	    "rc=$rc $(grep '^pulltop: ' "$OUT" | head -n 2)"
+
 # --- --limit-rate caps each download (a lower bound only: never flaky)
 rm -rf "$T/store-rate"
 t0=$(date +%s.%N)
