@@ -38,6 +38,11 @@ Faults apply only to blob GETs (GET /v2/<name>/blobs/sha256:<hex>):
   only=SUB         faults apply only to digests containing SUB.
   times=K          faults apply to the first K matching requests (-1 = all).
   skip=M           ...after letting the first M matching requests through.
+  redirect         every blob GET is answered 307 to a one-time "signed" URL
+                   on the proxy, /__storage/TOKEN/<path>, served from the
+                   upstream; the faults above then apply to those storage
+                   requests. A token used twice gets 403 (expired), as a
+                   real signed URL would: a retry must ask the registry again.
 A request "matches" when a fault would change it (range faults only match
 requests that carry a Range header).
 
@@ -93,11 +98,12 @@ DEFAULTS = {
     "only": None,
     "times": -1,
     "skip": 0,
+    "redirect": False,
 }
 INT_KEYS = {"reset_after", "stall_after", "status", "rate", "rate_total", "times",
             "skip", "bad_range_shift"}
 FLOAT_KEYS = {"stall_seconds", "delay"}
-BOOL_KEYS = {"ignore_range", "bad_range"}
+BOOL_KEYS = {"ignore_range", "bad_range", "redirect"}
 STR_KEYS = {"only", "retry_after"}
 
 VERBOSE = False
@@ -168,6 +174,11 @@ class State:
             self.auth = []
             self.connections = 0
             self.absolute = 0      # requests in absolute form (http_proxy)
+            self.redirects = 0     # 307s to a storage URL
+            self.storage = 0       # storage requests served
+            self.expired = 0       # storage URLs used twice (403)
+            self.tokens = set()
+            self.next_token = 0
             self.tunnels = []      # CONNECT targets (https_proxy)
 
     def set_config(self, cfg):
@@ -232,6 +243,9 @@ class State:
                 "stalls": self.stalls,
                 "connections": self.connections,
                 "absolute_requests": self.absolute,
+                "redirects": self.redirects,
+                "storage_requests": self.storage,
+                "expired_requests": self.expired,
                 "tunnels": list(self.tunnels),
                 "auth_seen": bool(self.auth),
                 "auth_requests": list(self.auth),
@@ -449,16 +463,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._send_simple(200, {"ok": True})
         if p == "/__health":
             return self._send_simple(200, {"ok": True})
+        if p.startswith("/__storage/"):
+            parts = path.split("/", 3)
+            if len(parts) == 4 and parts[2].isdigit():
+                with st.lock:
+                    used = parts[2] in st.tokens
+                    st.tokens.add(parts[2])
+                    if used:
+                        st.expired += 1
+                    else:
+                        st.storage += 1
+                if used:
+                    st.record({"method": self.command, "path": "/" + parts[3],
+                               "storage": True, "status": 403,
+                               "t": round(time.time(), 3)})
+                    return self._send_simple(403, {"errors": [{
+                        "code": "DENIED", "message": "signed URL expired"}]})
+                return self.proxy("/" + parts[3], storage=True)
         self._read_body()
         return self._send_simple(404, {"error": "unknown control endpoint"})
 
     # ---- proxying -------------------------------------------------------
-    def proxy(self, path):
+    def proxy(self, path, storage=False):
         st = self.server.state
         method = self.command
         rng = self.headers.get("Range")
         rec = {"method": method, "path": path, "range": rng, "status": None,
-               "bytes": 0, "fault": None, "t": round(time.time(), 3)}
+               "bytes": 0, "fault": None, "t": round(time.time(), 3),
+               "storage": storage}
         st.record(rec)
         if self.headers.get("Authorization") is not None:
             with st.lock:
@@ -472,9 +504,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         m = BLOB_RE.match(upath) if method == "GET" else None
         digest = m.group(1) if m else None
         fault = None
-        if digest:
+        if digest and not storage and st.cfg["redirect"]:
             with st.lock:
                 st.blob_requests += 1
+                st.redirects += 1
+                st.next_token += 1
+                tok = st.next_token
+            rec["status"] = 307
+            host = self.headers.get("Host") or "127.0.0.1:%d" % self.server.server_port
+            return self._send_simple(307, b"", "text/plain", extra=[
+                ("Location", "http://%s/__storage/%d%s" % (host, tok, path))])
+        if digest:
+            if not storage:
+                with st.lock:
+                    st.blob_requests += 1
             fault = st.fault_for(digest, rng is not None)
             if fault:
                 rec["fault"] = {k: v for k, v in fault.items()

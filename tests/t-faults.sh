@@ -105,6 +105,22 @@ proxy_set '{}'
 completes "206 with a wrong Content-Range"
 grep -q "Content-Range" "$OUT" && t_pass "wrong Content-Range is reported and not spliced" || t_fail "wrong Content-Range is reported and not spliced" "$(grep -i retr "$OUT" | head -2)"
 
+# --- a redirect to a storage URL that breaks: the retry asks the registry
+# again (signed URLs expire: the proxy answers 403 to one used twice)
+run_fault redirect '{"redirect": true, "reset_after": 1000000, "times": 1, "only": "'"${BIG_LAYER0#sha256:}"'"}'
+completes "reset on the storage host after a redirect"
+proxy_stats | python3 -c "import json, sys
+d = json.load(sys.stdin)
+mine = [r for r in d['requests'] if r['path'].endswith('$BIG_LAYER0')]
+reg = sum(1 for r in mine if not r.get('storage'))
+sto = sum(1 for r in mine if r.get('storage'))
+print('registry %d, storage %d, expired %d, resumed %s' % (reg, sto,
+    d['expired_requests'], [r['range'] for r in mine if r.get('storage')]))
+sys.exit(not (reg == 2 and sto == 2 and d['expired_requests'] == 0 and
+    any(r['range'] for r in mine if r.get('storage'))))" >"$T/redirect.check" &&
+	t_pass "after a redirect, the retry asks the registry again and resumes" ||
+	t_fail "after a redirect, the retry asks the registry again and resumes" "$(cat "$T/redirect.check")"
+
 # --- 503 forever: exit 1 after N attempts, store valid
 run_fault forever '{"status": 503, "times": -1, "only": "'"${BIG_LAYER0#sha256:}"'"}' --retries 3
 n=$(proxy_stats | json_get "sum(1 for r in d['requests'] if r['path'].endswith('$BIG_LAYER0'))")
