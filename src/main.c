@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char usage_text[] =
@@ -170,6 +171,7 @@ main(int argc, char **argv)
 	struct jobq *q;
 	char *store = NULL, *creds = NULL, *cause = NULL, why[128];
 	int c, i, status;
+	struct stat st;
 
 	options_defaults(&o);
 	while ((c = getopt_long(argc, argv, "s:j:qhV", long_opts, NULL)) != -1) {
@@ -253,6 +255,12 @@ main(int argc, char **argv)
 		case OPT_UNPACK:
 			if (*optarg == '\0')
 				usage_error("--unpack: empty path");
+			/* say so now, not after the layers came */
+			if (stat(optarg, &st) == 0 ? !S_ISDIR(st.st_mode) :
+			    errno != ENOENT)
+				usage_error("--unpack: %s: %s", optarg,
+				    strerror(stat(optarg, &st) == 0 ? ENOTDIR :
+				    errno));
 			o.unpack = optarg;
 			break;
 		case OPT_THEME:

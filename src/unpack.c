@@ -1928,6 +1928,7 @@ unpack_begin(const char *dir, const char *name, const char *manifest_digest,
     struct unpack **up, char **cause)
 {
 	struct unpack *u;
+	struct stat sb;
 	char sh[128];
 	int tries, i;
 
@@ -1960,6 +1961,13 @@ unpack_begin(const char *dir, const char *name, const char *manifest_digest,
 	u->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (u->dirfd < 0) {
 		fail(cause, "%s: %s", dir, strerror(errno));
+		goto bad;
+	}
+	/* a previous rootfs is replaced; anything else there is not ours */
+	if (fstatat(u->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISDIR(sb.st_mode)) {
+		fail(cause, "%s is there and is not a folder: left as it is",
+		    u->final);
 		goto bad;
 	}
 	if (marker_matches(u, manifest_digest)) {

@@ -54,6 +54,18 @@ $P --store "$S" --unpack "$T/u-json" --progress=json "$REG/test/shared:v1" >"$T/
 json_lines_valid "$T/j" >/dev/null && grep -q '"Pull complete"' "$T/j" && grep -q '"status":"Unpacked to ' "$T/j" &&
 	t_pass "json: Extracting/Pull complete/Unpacked to" || t_fail "json: Extracting/Pull complete/Unpacked to" "$(tail -2 "$T/j")"
 echo junk > "$T/notadir"
-out=$($P --store "$S" --unpack "$T/notadir/x" -q "$ref" 2>&1); rc=$?
-[ $rc -eq 1 ] && echo "$out" | grep -q "$ref" && t_pass "--unpack into an impossible folder: exit 1 naming the image" ||
-	t_fail "--unpack into an impossible folder: exit 1 naming the image" "rc=$rc $out"
+for u in "$T/notadir" "$T/notadir/x"; do
+	rm -rf "$T/s-early"
+	out=$($P --store "$T/s-early" --unpack "$u" -q "$ref" 2>&1); rc=$?
+	[ $rc -eq 2 ] && [ "$(echo "$out" | head -n 1)" = "pulltop: --unpack: $u: Not a directory" ] &&
+	    [ ! -e "$T/s-early" ] &&
+		t_pass "--unpack $(basename "$(dirname "$u")")/$(basename "$u"): a usage error before anything is fetched" ||
+		t_fail "--unpack $(basename "$(dirname "$u")")/$(basename "$u"): a usage error before anything is fetched" "rc=$rc $out"
+done
+# the image's own folder cannot be made: that image fails, the pull does not
+mkdir -p "$T/u-file"
+echo junk >"$T/u-file/$(name_of "$ref")"
+out=$($P --store "$S" --unpack "$T/u-file" -q "$ref" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "^pulltop: $ref: " && [ "$(cat "$T/u-file/$(name_of "$ref")")" = junk ] &&
+	t_pass "--unpack where the image's folder is a file: exit 1 naming the image, the file untouched" ||
+	t_fail "--unpack where the image's folder is a file: exit 1 naming the image, the file untouched" "rc=$rc $out"
