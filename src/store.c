@@ -262,55 +262,85 @@ sweep_temps(const char *dir)
 	closedir(d);
 }
 
+static json_t *index_load(struct store *s, char **cause);
+
+/* Does the oci-layout file at path say imageLayoutVersion 1.0.0? */
+static int
+layout_known(const char *path)
+{
+	json_t *j = json_load_file(path, 0, NULL);
+	const char *v = json_string_value(json_object_get(j,
+	    "imageLayoutVersion"));
+	int r = v != NULL && strcmp(v, "1.0.0") == 0;
+
+	json_decref(j);
+	return r;
+}
+
 int
 store_open(const char *dir, struct store **out, char **cause)
 {
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 	static const char empty[] = "{\"schemaVersion\":2,\"manifests\":[]}";
-	char *p;
+	static const char *const sub[] = { "blobs/sha256", "ingest" };
+	char *p, *c2 = NULL;
 	struct stat st;
 	struct store *s;
-	int ok = 1;
+	json_t *idx;
+	size_t i;
+	int have_layout, have_index;
 
 	*out = NULL;
-	p = xasprintf("%s/blobs/sha256", dir);
-	if (mkdir_p(p, 0755) != 0) {
-		*cause = xasprintf("store %s: %s", dir, strerror(errno));
-		free(p);
-		return -1;
-	}
-	free(p);
-	p = xasprintf("%s/ingest", dir);
-	if (mkdir_p(p, 0755) != 0)
-		ok = 0;
-	free(p);
-	if (!ok) {
-		*cause = xasprintf("store %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	p = xasprintf("%s/oci-layout", dir);
-	if (stat(p, &st) != 0 && write_atomic(dir, dir, "oci-layout", layout,
-	    sizeof layout - 1, 1, cause) != 0)
-		ok = 0;
-	free(p);
-	p = xasprintf("%s/index.json", dir);
-	if (ok && stat(p, &st) != 0 && write_atomic(dir, dir, "index.json", empty,
-	    sizeof empty - 1, 1, cause) != 0)
-		ok = 0;
-	free(p);
-	if (!ok)
-		return -1;
-	sweep_temps(dir);
-	p = xasprintf("%s/ingest", dir);
-	sweep_temps(p);
-	free(p);
-	p = xasprintf("%s/blobs/sha256", dir);
-	sweep_temps(p);
-	free(p);
 	s = xcalloc(1, sizeof *s);
 	s->dir = xstrdup(dir);
+	/* what is there is checked before anything is made or written */
+	p = xasprintf("%s/oci-layout", dir);
+	have_layout = stat(p, &st) == 0;
+	if (have_layout && !layout_known(p)) {
+		*cause = xasprintf("store %s: %s is not an OCI image layout "
+		    "1.0.0: not writing into it", dir, p);
+		goto fail;
+	}
+	free(p);
+	p = xasprintf("%s/index.json", dir);
+	have_index = stat(p, &st) == 0;
+	if (have_index) {
+		if ((idx = index_load(s, &c2)) == NULL) {
+			*cause = xasprintf("store %s: %s", dir, c2);
+			free(c2);
+			goto fail;
+		}
+		json_decref(idx);
+	}
+	free(p);
+	p = NULL;
+	for (i = 0; i < sizeof sub / sizeof sub[0]; i++) {
+		p = xasprintf("%s/%s", dir, sub[i]);
+		if (mkdir_p(p, 0755) != 0) {
+			*cause = xasprintf("store %s: %s: %s", dir, p,
+			    strerror(errno));
+			goto fail;
+		}
+		free(p);
+		p = NULL;
+	}
+	if ((!have_layout && write_atomic(dir, dir, "oci-layout", layout,
+	    sizeof layout - 1, 1, cause) != 0) ||
+	    (!have_index && write_atomic(dir, dir, "index.json", empty,
+	    sizeof empty - 1, 1, cause) != 0))
+		goto fail;
+	sweep_temps(dir);
+	for (i = 0; i < sizeof sub / sizeof sub[0]; i++) {
+		p = xasprintf("%s/%s", dir, sub[i]);
+		sweep_temps(p);
+		free(p);
+	}
 	*out = s;
 	return 0;
+fail:
+	free(p);
+	store_close(s);
+	return -1;
 }
 
 void

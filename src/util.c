@@ -354,8 +354,18 @@ mkdir_p(const char *path, int mode)
 				break;
 			}
 			*s = c;
-			if (c == '\0')
+			if (c == '\0') {
+				/* there already, but is it a folder? */
+				struct stat st;
+
+				if (stat(p, &st) != 0)
+					r = -1;
+				else if (!S_ISDIR(st.st_mode)) {
+					errno = ENOTDIR;
+					r = -1;
+				}
 				break;
+			}
 		}
 	}
 	free(p);

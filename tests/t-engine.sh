@@ -176,6 +176,23 @@ out=$($P --store "$T/store9" -q "$REG/test/multi:v1" "$REG/test/nope:v1" 2>"$T/m
 [ $rc -eq 1 ] && [ "$out" = "$REG/test/multi:v1" ] && grep -q 'nope:v1: manifest unknown' "$T/mix.err" &&
 	t_pass "one failed image: exit 1, the other is pulled" || t_fail "one failed image: exit 1, the other is pulled" "rc=$rc out=$out"
 
+# --- a store that is not one we can write into: one line naming it, kept
+badstore() {	# key, what, setup (run in the store), expected text
+	local S=$T/bad-$1 out rc before
+	shift
+	rm -rf "$S"; mkdir -p "$S"
+	(cd "$S" && eval "$2")
+	before=$(find "$S" -printf '%p %s\n' | sort | md5sum)
+	out=$($P --store "$S" -q "$REG/test/multi:v1" 2>&1); rc=$?
+	[ $rc -eq 1 ] && [ "$(echo "$out" | wc -l)" -eq 1 ] && echo "$out" | grep -qF -- "$3" &&
+	    [ "$(find "$S" -printf '%p %s\n' | sort | md5sum)" = "$before" ] &&
+		t_pass "store with $1: exit 1, one line naming it, nothing changed" ||
+		t_fail "store with $1: exit 1, one line naming it, nothing changed" "rc=$rc $out"
+}
+badstore index "an index.json that is not JSON" "echo 'not json' >index.json" "$T/bad-index/index.json: not a valid OCI index"
+badstore blobs "a file for blobs/sha256" "mkdir blobs && echo x >blobs/sha256" "$T/bad-blobs/blobs/sha256: Not a directory"
+badstore layout "an unknown layout version" "echo '{\"imageLayoutVersion\":\"9.9.9\"}' >oci-layout" "$T/bad-layout/oci-layout is not an OCI image layout 1.0.0"
+
 # --- store location defaults
 h=$T/home; mkdir -p "$h"
 HOME=$h XDG_DATA_HOME= PULLTOP_STORE= $P -q "$REG/test/many:v1" >/dev/null 2>&1
