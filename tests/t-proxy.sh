@@ -12,9 +12,7 @@ IMG=test/multi:v1
 unset http_proxy https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 proxy_start || { t_fail "the proxy starts" "see its log"; exit 1; }
 
-stat_of() {
-	proxy_stats | python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"
-}
+stat_of() { proxy_stats | json_get "d['$1']"; }
 # blobs of IMG in the fixtures: its layers and its config
 nblobs=$(python3 -c "import json
 for i in json.load(open('$FIXTURES'))['images']:
