@@ -86,6 +86,7 @@ struct jobq {
 
 /* Call with q->mu held after any change: bumps gen, wakes waiters. */
 void jq_changed(struct jobq *q);
+/* Lock held: im failed before its layers were of use; let them go. */
 void jq_image_drop_locked(struct jobq *q, struct image *im);
 /* jobq_event with the lock already held. */
 void jq_event_locked(struct jobq *q, int level, const char *fmt, ...)

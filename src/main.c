@@ -170,7 +170,7 @@ main(int argc, char **argv)
 	struct options o;
 	struct jobq *q;
 	char *store = NULL, *creds = NULL, *cause = NULL, why[128];
-	int c, i, status;
+	int c, i, e, status;
 	struct stat st;
 
 	options_defaults(&o);
@@ -256,11 +256,11 @@ main(int argc, char **argv)
 			if (*optarg == '\0')
 				usage_error("--unpack: empty path");
 			/* say so now, not after the layers came */
-			if (stat(optarg, &st) == 0 ? !S_ISDIR(st.st_mode) :
-			    errno != ENOENT)
+			e = stat(optarg, &st) != 0 ? errno :
+			    S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+			if (e != 0 && e != ENOENT)
 				usage_error("--unpack: %s: %s", optarg,
-				    strerror(stat(optarg, &st) == 0 ? ENOTDIR :
-				    errno));
+				    strerror(e));
 			o.unpack = optarg;
 			break;
 		case OPT_THEME:
