@@ -375,3 +375,24 @@ proxy_reset() {
 proxy_stats() {
     curl -fsS -m 10 "http://$PROXY/__stats"
 }
+
+# ------------------------------------------------------------------- tmux
+
+# tmux_server SOCK: a private tmux server for the terminal tests, stopped at
+# exit, with a session that keeps it up, panes that stay after their
+# command ends, and UTF8 set to a UTF-8 locale this machine has.
+# tm ARGS...: tmux on that server.
+tmux_server() {
+    local l
+    TM_SOCK=$1
+    UTF8=C.UTF-8
+    for l in C.UTF-8 C.utf8 en_US.UTF-8 en_US.utf8; do
+        if locale -a 2>/dev/null | grep -qix "$l"; then UTF8=$l; break; fi
+    done
+    t_cleanup_push tmux -L "$TM_SOCK" kill-server
+    tm new-session -d -s keep -x 80 -y 24 "sleep 600"
+    tm set-option -g remain-on-exit on
+    tm set-option -g history-limit 5000
+}
+
+tm() { LC_ALL=$UTF8 tmux -L "$TM_SOCK" -f /dev/null "$@"; }

@@ -31,19 +31,7 @@ if ! command -v tmux >/dev/null 2>&1; then
     exit 0
 fi
 
-SOCK=pulltop-test-$$
-UTF8=C.UTF-8
-for l in C.UTF-8 C.utf8 en_US.UTF-8 en_US.utf8; do
-    if locale -a 2>/dev/null | grep -qix "$l"; then UTF8=$l; break; fi
-done
-
-tm() { LC_ALL=$UTF8 tmux -L "$SOCK" -f /dev/null "$@"; }
-t_cleanup_push tmux -L "$SOCK" kill-server
-
-# a session that keeps the server up and sets what every pane inherits
-tm new-session -d -s keep -x 80 -y 24 "sleep 600"
-tm set-option -g remain-on-exit on
-tm set-option -g history-limit 5000
+tmux_server pulltop-test-$$
 
 # start NAME COLS LINES ENV... -- ARGS...: pulltop in a new session; a
 # wrapper shell records its exit status in $TMPDIR_TEST/NAME.status (tmux

@@ -31,18 +31,8 @@ fi
 T=$TMPDIR_TEST/themes
 rm -rf "$T"
 mkdir -p "$T/xdg-empty" "$T/xdg/pulltop/themes"
-SOCK=pulltop-themes-$$
-UTF8=C.UTF-8
-for l in C.UTF-8 C.utf8 en_US.UTF-8 en_US.utf8; do
-    if locale -a 2>/dev/null | grep -qix "$l"; then UTF8=$l; break; fi
-done
 IMAGE=$REG/test/multi:v1
-
-tm() { LC_ALL=$UTF8 tmux -L "$SOCK" -f /dev/null "$@"; }
-t_cleanup_push tmux -L "$SOCK" kill-server
-tm new-session -d -s keep -x 80 -y 24 "sleep 600"
-tm set-option -g remain-on-exit on
-tm set-option -g history-limit 5000
+tmux_server pulltop-themes-$$
 
 # start NAME DIR ENV... -- BINARY ARGS...: run in DIR in a 120x40 session;
 # the exit status lands in $T/NAME.status.  Colour is xterm-256 unless
