@@ -40,28 +40,51 @@ endif
 BUILD_ID := $(shell echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cksum | cut -d' ' -f1)
 STAMP    := $(O)/.build-$(BUILD_ID)
 
-SRC_OBJS := $(patsubst %.c,$(O)/%.o,$(filter-out src/main.c,$(wildcard src/*.c)))
+# Layering. Each folder of src/ is one subsystem with one public header
+# named after it; a folder sees only the headers of the folders listed for
+# it here, so a wrong include does not compile. ui/ sees the model, the
+# views and util, never the registry, the store or the engine.
+SUBSYSTEMS := util config oci registry store unpack engine view
+SEES_util     :=
+SEES_config   := util
+SEES_oci      := util
+SEES_registry := util config oci
+SEES_store    := util
+SEES_unpack   := util
+SEES_engine   := util config oci registry store unpack
+SEES_view     := util config engine
+SEES_ui       := util config engine view
+SEES_main     := $(SUBSYSTEMS) ui
+sees = $(foreach d,$(SEES_$(1)),-I$(if $(filter ui,$(d)),ui,src/$(d)))
+
+SRC_OBJS := $(patsubst %.c,$(O)/%.o,$(wildcard src/*/*.c))
 UI_OBJS  := $(patsubst %.c,$(O)/%.o,$(wildcard ui/*.c))
 UNIT_BINS := $(patsubst %.c,$(O)/%,$(wildcard tests/unit/test_*.c))
+# unit tests may look inside any subsystem
+UNIT_INC := $(foreach d,$(SUBSYSTEMS),-Isrc/$(d))
 
 all: $(O)/pulltop
 
 $(STAMP):
-	@mkdir -p $(O)/src $(O)/ui $(O)/tests/unit
-	@rm -f $(O)/.build-* $(O)/src/*.o $(O)/ui/*.o
+	@mkdir -p $(addprefix $(O)/src/,$(SUBSYSTEMS)) $(O)/ui $(O)/tests/unit
+	@rm -f $(O)/.build-* $(O)/src/*.o $(O)/src/*/*.o $(O)/ui/*.o
 	@touch $@
 
 $(O)/pulltop: $(O)/src/main.o $(SRC_OBJS) $(UI_OBJS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-$(O)/src/%.o: src/%.c src/*.h $(STAMP)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+$(O)/src/main.o: src/main.c src/*/*.h ui/*.h $(STAMP)
+	$(CC) $(ALL_CFLAGS) $(call sees,main) -c -o $@ $<
 
-$(O)/ui/%.o: ui/%.c ui/*.h src/*.h $(STAMP)
-	$(CC) $(ALL_CFLAGS) -Isrc -c -o $@ $<
+.SECONDEXPANSION:
+$(O)/src/%.o: src/%.c src/$$(*D)/*.h $$(foreach d,$$(SEES_$$(*D)),src/$$(d)/*.h) $(STAMP)
+	$(CC) $(ALL_CFLAGS) -Isrc/$(*D) $(call sees,$(*D)) -c -o $@ $<
+
+$(O)/ui/%.o: ui/%.c ui/*.h $(foreach d,$(SEES_ui),$(if $(filter view engine config util,$(d)),src/$(d)/*.h)) $(STAMP)
+	$(CC) $(ALL_CFLAGS) -Iui $(call sees,ui) -c -o $@ $<
 
 $(O)/tests/unit/%: tests/unit/%.c $(SRC_OBJS) tests/unit/unit.h
-	$(CC) $(ALL_CFLAGS) -Isrc $(ALL_LDFLAGS) -o $@ $< $(SRC_OBJS) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(UNIT_INC) $(ALL_LDFLAGS) -o $@ $< $(SRC_OBJS) $(LIBS)
 
 units: $(UNIT_BINS)
 
@@ -111,6 +134,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(DATADIR)
 
 clean:
-	rm -rf pulltop src/*.o ui/*.o .build-* tests/unit/test_auth tests/unit/test_ref build
+	rm -rf pulltop src/*.o src/*/*.o ui/*.o .build-* $(UNIT_BINS) build
 
 .PHONY: all deps check check-sanitize fuzz demo bench install uninstall clean units

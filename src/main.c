@@ -3,15 +3,13 @@
  * options, references checked up front (a bad one is a usage error), then
  * the jobs queue started and watched by the dashboard or a headless sink.
  */
-#include "jobq.h"
-#include "manifest.h"
-#include "options.h"
-#include "progress.h"
-#include "ref.h"
-#include "sig.h"
+#include "engine.h"
+#include "oci.h"
+#include "config.h"
+#include "view.h"
 #include "util.h"
-#include "../ui/theme.h"
-#include "../ui/ui.h"
+#include "theme.h"
+#include "ui.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -17,9 +17,8 @@
 #include "dash.h"
 #include "colors.h"
 #include "draw.h"
-#include "jobq.h"
-#include "options.h"
-#include "sig.h"
+#include "engine.h"
+#include "config.h"
 #include "util.h"
 
 #include <errno.h>

@@ -9,7 +9,7 @@
 #define PULLTOP_DASH_H
 
 #include "tui.h"
-#include "jobq.h"
+#include "engine.h"
 #include "pane.h"
 #include "prompt.h"
 

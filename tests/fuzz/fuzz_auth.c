@@ -4,7 +4,7 @@
  * must be NUL-terminated within its array; on success the scheme is a
  * non-empty token without blanks.
  *
- * Sources: src/auth.c
+ * Sources: src/registry/auth.c
  * Check-runs: 700000
  */
 #include <stdint.h>

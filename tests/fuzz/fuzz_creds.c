@@ -21,7 +21,7 @@
  * text (wrapped too, and told apart by the address of what it copies); a
  * cause that is neither is judged by its text.
  *
- * Sources: src/creds.c src/util.c
+ * Sources: src/registry/creds.c src/util/util.c
  * Check-runs: 200000
  * Packages: jansson libcrypto
  * Ldflags: -Wl,--wrap=xasprintf -Wl,--wrap=xstrdup

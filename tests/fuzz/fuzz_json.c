@@ -6,7 +6,7 @@
  * record is always one line. Raw (unsanitized) valid UTF-8 text goes through
  * the same escaping as a second check of jansson's side.
  *
- * Sources: src/util.c
+ * Sources: src/util/util.c
  * Check-runs: 200000
  * Packages: jansson
  */

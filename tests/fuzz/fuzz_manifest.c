@@ -8,7 +8,7 @@
  * and picking a platform from an index gives an entry of that platform or a
  * cause. Every cause is one line without control characters.
  *
- * Sources: src/manifest.c src/digest.c src/util.c
+ * Sources: src/oci/manifest.c src/util/digest.c src/util/util.c
  * Check-runs: 300000
  * Packages: jansson libcrypto
  */
@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "digest.h"
-#include "manifest.h"
+#include "util.h"
+#include "oci.h"
 
 #define SIZE_SANE (1ull << 40)
 #define TERMINATED(f) (memchr((f), '\0', sizeof(f)) != NULL)

@@ -6,7 +6,7 @@
  * requests go to another host), and parsing the normalized name again must
  * give the same name: normalization is idempotent.
  *
- * Sources: src/ref.c src/util.c src/digest.c
+ * Sources: src/oci/ref.c src/util/util.c src/util/digest.c
  * Check-runs: 1200000
  * Packages: libcrypto
  */
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "digest.h"
-#include "ref.h"
+#include "util.h"
+#include "oci.h"
 
 #define DOMAIN_MAX 255	/* struct host.name[256] in registry.c */
 

@@ -8,7 +8,7 @@
  * (U+200E/F, U+202A-U+202E, U+2066-U+2069), and sanitizing it again must
  * change nothing.
  *
- * Sources: src/util.c
+ * Sources: src/util/util.c
  * Check-runs: 800000
  */
 #include <stdint.h>

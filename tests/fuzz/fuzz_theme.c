@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../../ui/theme.h"
+#include "theme.h"
 
 static int nwarn;
 static void

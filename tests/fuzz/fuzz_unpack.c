@@ -20,7 +20,7 @@
  * it again through a saved fd. Without the rights for that it refuses to
  * run.
  *
- * Sources: src/unpack.c src/digest.c src/util.c
+ * Sources: src/unpack/unpack.c src/util/digest.c src/util/util.c
  * Check-runs: 5000
  * Packages: libarchive zlib libzstd libcrypto
  */

@@ -24,7 +24,7 @@
 #                 elsewhere lets fuzzing go on past a known bug)
 #
 # Each target names what it links in its header comment: "Sources:" (files
-# of src/, or "all": every src/*.c but main.c), "Packages:" (pkg-config
+# of src/, or "all": every src/*/*.c, main.c not among them), "Packages:" (pkg-config
 # names, or "all": the Makefile's PKGS but ncursesw) and, when it needs
 # them, "Ldflags:" (say, -Wl,--wrap=NAME). Inputs in
 # tests/fuzz/crashes/ named <target>-<n> are replayed first, as regression
@@ -45,7 +45,8 @@ FUZZ_DIR=tests/fuzz
 
 CFLAGS=(-g -O1 "-fsanitize=fuzzer,address,undefined" -fno-sanitize-recover=all
 	-fno-omit-frame-pointer -D_GNU_SOURCE -std=c11 -Wall -Wextra
-	"-I$FUZZ_SRC" '-DPULLTOP_VERSION="fuzz"')
+	'-DPULLTOP_VERSION="fuzz"')
+for d in "$FUZZ_SRC"/*/ ui/; do CFLAGS+=("-I${d%/}"); done
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
@@ -67,9 +68,7 @@ build() {
 
 	pkgs=$(field "$src" Packages)
 	if [ "$(field "$src" Sources)" = all ]; then
-		for f in "$FUZZ_SRC"/*.c; do
-			[ "$(basename "$f")" = main.c ] || srcs+=("$f")
-		done
+		srcs=("$FUZZ_SRC"/*/*.c)
 	else
 		read -r -a srcs <<<"$(field "$src" Sources |
 		    sed "s|src/|$FUZZ_SRC/|g")"

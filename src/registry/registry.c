@@ -30,8 +30,8 @@
 #include "registry.h"
 #include "auth.h"
 #include "creds.h"
-#include "options.h"
-#include "ref.h"
+#include "config.h"
+#include "oci.h"
 
 #include <ctype.h>
 #include <curl/curl.h>

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdarg.h>
 
 #define WUR __attribute__((warn_unused_result))
@@ -59,5 +60,38 @@ int parse_size(const char *s, uint64_t *out) WUR;
 
 /* mkdir -p; 0 or -1 with errno. */
 int mkdir_p(const char *path, int mode) WUR;
+
+/*
+ * digest.h - SHA-256 through OpenSSL's EVP interface, and digest strings.
+ */
+
+struct sha256;
+
+struct sha256 *sha256_new(void);
+void sha256_update(struct sha256 *h, const void *p, size_t n);
+/* Writes "sha256:<64 hex>" into out (at least 72 bytes) and resets h. */
+void sha256_final(struct sha256 *h, char *out);
+void sha256_free(struct sha256 *h);
+
+/* One-shot hash of a buffer into "sha256:<hex>". */
+void sha256_buf(const void *p, size_t n, char *out);
+
+/* 1 if s is "sha256:" followed by exactly 64 lowercase hex digits. */
+int digest_valid(const char *s);
+
+/*
+ * sig.h - SIGINT/SIGTERM turned into a flag and a wake-up, so that the
+ * front end's loop (not a signal handler) cancels, restores the terminal
+ * and exits 130 or 143.
+ */
+
+/* The signal number caught (SIGINT, SIGTERM), 0 if none. */
+extern volatile sig_atomic_t sig_caught;
+
+/* Install the handlers; a caught signal also writes to wake_fd. */
+void sig_install(int wake_fd);
+
+/* 128 + signal number, for the exit status. */
+int sig_exit_status(void);
 
 #endif

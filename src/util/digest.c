@@ -1,7 +1,6 @@
 /*
  * digest.c - SHA-256 via libcrypto. Nothing here hashes by hand.
  */
-#include "digest.h"
 #include "util.h"
 
 #include <openssl/evp.h>

@@ -4,7 +4,7 @@
  * snapshots for the front ends. See jobq.h for the design.
  */
 #include "jobq_int.h"
-#include "manifest.h"
+#include "oci.h"
 #include "registry.h"
 #include "store.h"
 

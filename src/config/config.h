@@ -1,9 +1,9 @@
 /*
- * options.h - the run's settings, filled from the command line and the
+ * config.h - the run's settings, filled from the command line and the
  * environment by main.c and read (never written) by the engine.
  */
-#ifndef PULLTOP_OPTIONS_H
-#define PULLTOP_OPTIONS_H
+#ifndef PULLTOP_CONFIG_H
+#define PULLTOP_CONFIG_H
 
 #include <stdint.h>
 

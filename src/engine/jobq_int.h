@@ -8,9 +8,9 @@
 
 #include <pthread.h>
 
-#include "jobq.h"
-#include "options.h"
-#include "ref.h"
+#include "engine.h"
+#include "config.h"
+#include "oci.h"
 #include "util.h"
 
 #define MAX_IMAGES 64

@@ -4,8 +4,7 @@
  * checked here: digests must be sha256 with 64 lowercase hex digits, sizes
  * positive and sane, counts bounded.
  */
-#include "manifest.h"
-#include "digest.h"
+#include "oci.h"
 #include "util.h"
 
 #include <jansson.h>

@@ -1,7 +1,7 @@
 /*
  * sig.c - signal handlers that only set a flag and poke the wake-up fd.
  */
-#include "sig.h"
+#include "util.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  * write-to-temporary, fsync and rename.
  */
 #include "store.h"
-#include "digest.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -38,7 +38,7 @@
  * could not be filled); when not root they keep u+rwx until commit.
  */
 #include "unpack.h"
-#include "digest.h"
+#include "util.h"
 
 #include <archive.h>
 #include <archive_entry.h>

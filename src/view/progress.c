@@ -4,10 +4,9 @@
  * it printed before: a line per layer state change, at most one
  * "Downloading" line per layer per second, never the same line twice.
  */
-#include "progress.h"
-#include "jobq.h"
-#include "options.h"
-#include "sig.h"
+#include "view.h"
+#include "engine.h"
+#include "config.h"
 #include "util.h"
 
 #include <jansson.h>

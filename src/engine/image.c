@@ -5,8 +5,8 @@
  * image parks here until it is retried or the run ends.
  */
 #include "jobq_int.h"
-#include "digest.h"
-#include "manifest.h"
+#include "util.h"
+#include "oci.h"
 #include "registry.h"
 #include "store.h"
 #include "unpack.h"

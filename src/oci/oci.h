@@ -1,10 +1,44 @@
 /*
+ * oci.h - the OCI data formats pulltop reads: image references (parsed
+ * and normalized as docker does) and manifests and indexes (parsed with
+ * jansson, with the choice of one platform from an index).
+ */
+#ifndef PULLTOP_OCI_H
+#define PULLTOP_OCI_H
+
+/*
+ * ref.h - image references, parsed and normalized the way docker does.
+ *
+ * "alpine"                  -> docker.io/library/alpine:latest
+ * "user/app:1"              -> docker.io/user/app:1
+ * "host:5000/ns/app@sha256:..." keeps its digest and gets no tag
+ * "localhost/app"           -> localhost/app:latest
+ */
+struct ref {
+	char *domain;	/* "docker.io", "127.0.0.1:5000", "localhost" */
+	char *path;	/* "library/alpine", "team/app" */
+	char *tag;	/* "latest", or NULL when only a digest was given */
+	char *digest;	/* "sha256:<64 hex>", or NULL */
+	char *full;	/* domain/path[:tag][@digest], the normalized name */
+};
+
+/*
+ * Parse s into *r. On error returns -1, sets *cause to a malloc'd one-line
+ * reason (without the reference itself) and leaves *r zeroed.
+ */
+int ref_parse(const char *s, struct ref *r, char **cause);
+void ref_free(struct ref *r);
+
+/* The host to talk to: "registry-1.docker.io" for docker.io, else domain. */
+const char *ref_registry_host(const struct ref *r);
+
+/* What a manifest request asks for: the digest if any, else the tag. */
+const char *ref_reference(const struct ref *r);
+
+/*
  * manifest.h - OCI and Docker manifests and indexes, parsed with jansson,
  * and the choice of one platform from an index.
  */
-#ifndef PULLTOP_MANIFEST_H
-#define PULLTOP_MANIFEST_H
-
 #include <stddef.h>
 #include <stdint.h>
 

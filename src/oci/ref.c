@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ref.h"
+#include "oci.h"
 #include "util.h"
 
 #define DEFAULT_DOMAIN	"docker.io"
