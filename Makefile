@@ -44,8 +44,9 @@ STAMP    := $(O)/.build-$(BUILD_ID)
 # named after it; a folder sees only the headers of the folders listed for
 # it here, so a wrong include does not compile. ui/ sees the model, the
 # views and util, never the registry, the store or the engine.
-SUBSYSTEMS := util config oci registry store unpack engine view
+SUBSYSTEMS := util config oci registry store unpack model engine view
 SEES_util     :=
+SEES_model    := util
 SEES_config   := util
 SEES_oci      := util
 SEES_registry := util config oci

@@ -1,0 +1,295 @@
+/*
+ * model.h - what a pull looks like, whoever does it: images, the blobs
+ * (layers and configs) they are made of, and a log of events; and the
+ * source interface every view (dashboard, plain, JSON, quiet) reads.
+ *
+ * DESIGN
+ * A source is anything that pulls, or watches a pull: pulltop's own engine
+ * (src/engine), the Docker Engine API, containerd's content store. It owns
+ * a struct model and writes into it; views read the model only through
+ * snapshots, never the live records.
+ *
+ * Writers (any thread of the source) take model_lock(), change the live
+ * records, call model_touch_blob() / model_touch_image() for each record
+ * changed, and model_unlock(). A touch stamps the record with a new
+ * generation and makes the wake-up fd readable (once, until it is
+ * drained: a busy source costs one write(2) per wake-up, not per change).
+ * Strings in records are heap strings kept whole: no length is cut.
+ * Immutable ones (a reference, a digest) are set when the record is added
+ * and live as long as the model; the mutable ones (error, platform, the
+ * image's digest, unpack folder) are replaced with model_set_str().
+ *
+ * A view keeps one struct snapshot for its whole life and refreshes it
+ * with model_snapshot(): under the lock that copies only the records
+ * stamped since the last refresh, and the new events; everything derived
+ * (per-image totals, overall bytes and speed, "all final") is computed
+ * after the lock is dropped. So the lock is held to copy, never to format
+ * or search, and a refresh costs O(records changed) plus one pass over
+ * the copy.
+ *
+ * Records are never removed while the model lives; ids are indexes, stable
+ * for the run. A snapshot shares the immutable strings with the model, so
+ * it must be freed before the model is.
+ */
+#ifndef PULLTOP_MODEL_H
+#define PULLTOP_MODEL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- states */
+
+enum blob_state {
+	BLOB_WAITING,		/* queued, nothing moving yet */
+	BLOB_DOWNLOADING,
+	BLOB_RETRYING,		/* waiting before the next attempt */
+	BLOB_STALLED,		/* nothing received for a while */
+	BLOB_VERIFYING,		/* all bytes in, checking digest */
+	BLOB_EXTRACTING,	/* being unpacked */
+	BLOB_DONE,		/* "Download complete" (or "Pull complete") */
+	BLOB_EXISTS,		/* "Already exists" */
+	BLOB_FAILED,
+	BLOB_CANCELLED,
+	BLOB_ABORTED,		/* a watched download went away unfinished */
+};
+
+enum image_state {
+	IMAGE_RESOLVING,
+	IMAGE_DOWNLOADING,
+	IMAGE_LOADING,		/* handed to an engine (docker load) */
+	IMAGE_COMPLETE,
+	IMAGE_FAILED,
+	IMAGE_CANCELLED,
+};
+
+const char *blob_state_name(enum blob_state s);	/* docker's words */
+const char *image_state_name(enum image_state s);
+int blob_state_final(enum blob_state s);
+int blob_state_active(enum blob_state s);	/* shown in the Active pane */
+int image_state_final(enum image_state s);
+
+/* --------------------------------------------------------------- records */
+
+struct model_blob {
+	int id;
+	const char *digest;	/* "sha256:<64 hex>" or a source's own id */
+	char short_id[13];	/* first 12 hex, as docker shows */
+	const char *media_type;	/* "" when unknown */
+	int is_layer;		/* 0: a config (not in totals) */
+	enum blob_state state;
+	uint64_t size;		/* 0: unknown */
+	uint64_t done;		/* bytes so far (includes resumed bytes) */
+	double speed;		/* bytes/s, smoothed */
+	int attempts;		/* attempts started */
+	int max_attempts;	/* 0: the source does not retry */
+	double retry_at;	/* monotonic time of the next attempt */
+	double started, finished;	/* monotonic; 0 when not yet */
+	double last_byte;	/* monotonic time bytes last arrived */
+	int extracted;		/* unpacked: docker's "Pull complete" */
+	uint64_t xdone, xsize;	/* extraction progress, when known */
+	char *error;		/* last error, sanitized; NULL if none */
+	char *where;		/* namespace, endpoint...; NULL if none */
+	int *images;		/* ids of the images that use it */
+	int nimages;
+	uint64_t gen;		/* generation of the last change */
+	uint64_t meta_gen;	/* ... of the last change to a pointer */
+	int cap_images;
+};
+
+struct model_image {
+	int id;
+	const char *ref;	/* the full reference, sanitized */
+	const char *registry;	/* host[:port] */
+	enum image_state state;
+	char *platform;		/* "linux/amd64"; NULL before resolution */
+	char *digest;		/* what the reference resolved to */
+	char *error;		/* sanitized; NULL if none */
+	char *unpack_dir;	/* NULL unless unpacked */
+	char *note;		/* a source's extra line (docker's Status) */
+	int *layers;		/* blob ids, manifest order */
+	int nlayers;
+	int up_to_date;		/* every layer already existed */
+	double started, finished;
+	/* derived by model_snapshot, outside the lock */
+	int layers_done;
+	uint64_t bytes_total, bytes_done;
+	double speed;
+	uint64_t gen, meta_gen;
+};
+
+/* -------------------------------------------------------------- events */
+
+enum event_kind {
+	EV_NOTE,		/* text only */
+	EV_ADDED,		/* an image was added */
+	EV_RETRYING,		/* attempt, max, delay, text: the cause */
+	EV_RESUMING,		/* offset of total bytes */
+	EV_CANCELLED,
+	EV_RETRY_ASKED,		/* the user asked for a retry */
+	EV_FAILED,		/* text: the cause */
+	EV_COMPLETE,		/* text: the digest */
+	EV_FALLBACK,		/* text: endpoint and cause */
+};
+
+struct model_event {
+	uint64_t seq;
+	double wall;		/* time(NULL)-style, for timestamps */
+	int level;		/* 0 info, 1 warning, 2 error */
+	enum event_kind kind;
+	int image, blob;	/* ids, -1 when none */
+	int attempt, max_attempts;
+	double delay;
+	uint64_t offset, total;
+	char *text;		/* sanitized; never NULL */
+};
+
+/* ------------------------------------------------------------- snapshot */
+
+#define MODEL_EVENTS 1024	/* events a snapshot keeps */
+
+struct snapshot {
+	uint64_t gen;		/* the model generation copied */
+	double now;		/* monotonic time of the copy */
+	double started;
+	int jobs_limit;		/* 0: the source has no such limit */
+	int nimages, nblobs;
+	struct model_image *images;
+	struct model_blob *blobs;
+	struct model_event *events;	/* oldest first, the last ones */
+	int nevents;
+	uint64_t events_new;	/* seq of the first event new in this copy */
+	/* derived */
+	int all_final;		/* nothing left running */
+	uint64_t bytes_total, bytes_done;	/* unique layers */
+	double speed;		/* aggregate bytes/s */
+	/* private */
+	int cap_images, cap_blobs;
+	uint64_t ev_seq;
+};
+
+/* ---------------------------------------------------------------- model */
+
+struct model;
+
+struct model *model_new(void);
+/* Frees the records; every snapshot of it must be freed first. */
+void model_free(struct model *m);
+
+/* The fd a view polls; model_drain() after it was readable. */
+int model_wakeup_fd(struct model *m);
+void model_drain(struct model *m);
+/* Wake the view without a change (a signal, a source's own timer). */
+void model_wake(struct model *m);
+
+void model_lock(struct model *m);
+void model_unlock(struct model *m);
+/* The lock itself, for a source that waits on conditions under it. */
+pthread_mutex_t *model_mutex(struct model *m);
+
+/* Lock held for all of these. */
+int model_image_add(struct model *m, const char *ref, const char *registry);
+struct model_image *model_image(struct model *m, int id);
+int model_nimages(const struct model *m);
+/* Find the blob by digest, or add it; *added says which. */
+int model_blob_add(struct model *m, const char *digest,
+    const char *media_type, uint64_t size, int is_layer, int *added);
+int model_blob_find(struct model *m, const char *digest);
+struct model_blob *model_blob(struct model *m, int id);
+int model_nblobs(const struct model *m);
+/* Record that image uses blob (once); a pointer change: touches it. */
+void model_blob_link(struct model *m, int blob, int image);
+void model_blob_unlink(struct model *m, int blob, int image);
+/* Replace an image's layer list (blob ids). */
+void model_image_layers(struct model *m, int image, const int *ids, int n);
+void model_touch_blob(struct model *m, struct model_blob *b);
+void model_touch_image(struct model *m, struct model_image *im);
+/* Set a mutable string field (sanitized copy; NULL or "" clears it) and
+ * mark the pointer change; the caller passes the record's meta_gen. */
+void model_set_str(struct model *m, char **field, uint64_t *meta_gen,
+    const char *text);
+void model_set_jobs(struct model *m, int jobs_limit);
+/* Append an event, formatted; wakes the view. */
+void model_event(struct model *m, int level, enum event_kind kind,
+    int image, int blob, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+/* The same with the retry details filled in. */
+void model_event_retry(struct model *m, int image, int blob, int attempt,
+    int max_attempts, double delay, const char *cause);
+void model_event_resume(struct model *m, int blob, uint64_t offset,
+    uint64_t total);
+
+/* Refresh s (zeroed before the first call) from m; see DESIGN. */
+void model_snapshot(struct model *m, struct snapshot *s);
+void snapshot_free(struct snapshot *s);
+
+/* An event's text as a line ("1a2b3c4d5e6f: Retrying in 5s (attempt
+ * 2/5): cause"), names taken from the snapshot. */
+void model_event_line(const struct snapshot *s, const struct model_event *e,
+    char *out, size_t n);
+/* "alpine:3.20" for docker.io/library/alpine:3.20 */
+void model_image_short(const char *ref, char *out, size_t n);
+
+/* --------------------------------------------------------------- source */
+
+/*
+ * What a view may ask of a source. A source sets the bits of what it
+ * offers; a view greys out (key bar, help) what is missing and the
+ * source_* calls below refuse it with a cause.
+ */
+enum source_cap {
+	SRC_CANCEL_BLOB = 1 << 0,
+	SRC_RETRY_BLOB = 1 << 1,
+	SRC_CANCEL_IMAGE = 1 << 2,
+	SRC_RETRY_IMAGE = 1 << 3,
+	SRC_RETRY_ALL = 1 << 4,
+	SRC_ADD_IMAGE = 1 << 5,
+	SRC_SET_JOBS = 1 << 6,
+	SRC_REMOVE_IMAGE = 1 << 7,
+};
+
+/*
+ * The operations. Each is called on the view's thread, never with the
+ * model locked; it must not block for long (start work, do not finish
+ * it). An id is a model id. Return 0, or -1 with *cause (malloc'd, one
+ * line) saying why not: "that layer is not running".
+ */
+struct source_ops {
+	int (*cancel_blob)(void *impl, int id, char **cause);
+	int (*retry_blob)(void *impl, int id, char **cause);
+	int (*cancel_image)(void *impl, int id, char **cause);
+	int (*retry_image)(void *impl, int id, char **cause);
+	int (*retry_all)(void *impl);		/* returns how many */
+	int (*add_image)(void *impl, const char *ref, char **cause);
+	int (*set_jobs)(void *impl, int n);	/* returns the limit set */
+	int (*remove_image)(void *impl, int id, char **cause);
+	/* Stop everything (quit, SIGINT); returns at once. */
+	void (*cancel_all)(void *impl);
+	/* Wait until the workers are gone; then free impl. */
+	void (*free)(void *impl);
+};
+
+struct source {
+	const char *name;		/* "pulltop", "docker", "containerd" */
+	const char *read_only;		/* why nothing can be changed, or NULL */
+	unsigned caps;			/* enum source_cap bits */
+	const struct source_ops *ops;
+	void *impl;
+	struct model *model;		/* owned by the source */
+	int add_failures;		/* images that could not be added */
+};
+
+int source_has(const struct source *s, unsigned cap);
+int source_cancel_blob(struct source *s, int id, char **cause);
+int source_retry_blob(struct source *s, int id, char **cause);
+int source_cancel_image(struct source *s, int id, char **cause);
+int source_retry_image(struct source *s, int id, char **cause);
+int source_retry_all(struct source *s);
+int source_add_image(struct source *s, const char *ref, char **cause);
+int source_set_jobs(struct source *s, int n);
+int source_remove_image(struct source *s, int id, char **cause);
+void source_cancel_all(struct source *s);
+/* cancel_all, wait, free the source and its model. */
+void source_free(struct source *s);
+
+#endif
