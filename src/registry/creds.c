@@ -18,6 +18,7 @@
  * only, helper failures their exit status and first line of output.
  */
 #include "creds.h"
+#include "registry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -517,4 +518,35 @@ creds_lookup(const char *host, const char *override, struct creds *out,
 	if (r != 0)
 		creds_free(out);
 	return r;
+}
+
+int
+reg_creds_lookup(const char *host, const char *override,
+    struct reg_creds *out, char **cause)
+{
+	struct creds c;
+	int r;
+
+	memset(out, 0, sizeof *out);
+	r = creds_lookup(host, override, &c, cause);
+	if (r != 0)
+		return r;
+	out->user = c.user;
+	out->secret = c.secret;
+	out->identity_token = c.identity_token;
+	creds_key(host, out->server, sizeof out->server);
+	return 0;
+}
+
+void
+reg_creds_free(struct reg_creds *c)
+{
+	struct creds w;
+
+	memset(&w, 0, sizeof w);
+	w.user = c->user;
+	w.secret = c->secret;
+	w.identity_token = c->identity_token;
+	creds_free(&w);
+	memset(c, 0, sizeof *c);
 }

@@ -75,4 +75,24 @@ int reg_get_blob(struct regconn *k, const struct ref *r, const char *digest,
 /* The START of a Content-Range value "bytes START-END/TOTAL", or -1. */
 long long reg_content_range_start(const char *s);
 
+/*
+ * Credentials for a client that reaches host through someone else (the
+ * Docker Engine's X-Registry-Auth), found as for pulltop's own requests
+ * (creds.c): override (--creds USER:PASSWORD) or docker's config.json and
+ * helpers. host is as reg_host() gives it; server is docker's key for it
+ * ("https://index.docker.io/v1/" for Docker Hub, else host[:port]).
+ * Returns 0 with *out filled, 1 when there are none, -1 with *cause (never
+ * a secret in it). reg_creds_free() wipes what *out holds.
+ */
+struct reg_creds {
+	char *user;		/* NULL with an identity token alone */
+	char *secret;
+	char *identity_token;
+	char server[300];
+};
+
+int reg_creds_lookup(const char *host, const char *override,
+    struct reg_creds *out, char **cause) WUR;
+void reg_creds_free(struct reg_creds *c);
+
 #endif
