@@ -44,7 +44,7 @@ STAMP    := $(O)/.build-$(BUILD_ID)
 # named after it; a folder sees only the headers of the folders listed for
 # it here, so a wrong include does not compile. ui/ sees the model, the
 # views and util, never the registry, the store or the engine.
-SUBSYSTEMS := util config oci registry store unpack model engine view
+SUBSYSTEMS := util config oci registry store unpack model docker engine view
 SEES_util     :=
 SEES_model    := util
 SEES_config   := util
@@ -52,6 +52,7 @@ SEES_oci      := util
 SEES_registry := util config oci
 SEES_store    := util
 SEES_unpack   := util
+SEES_docker   := util config model oci registry store
 SEES_engine   := util config oci registry store unpack
 SEES_view     := util config engine
 SEES_ui       := util config engine view
