@@ -181,6 +181,9 @@ connect_cause(const struct dk_endpoint *ep, int err, const char *curl_msg)
 	if (ep->socket != NULL && (err == ENOENT || err == ENOTDIR))
 		return xasprintf("cannot connect to the Docker Engine at %s: "
 		    "no such socket (is the engine running?)", ep->name);
+	if (err == ENOTSOCK)
+		return xasprintf("cannot connect to the Docker Engine at %s: "
+		    "that is not a socket", ep->name);
 	if (err == ECONNREFUSED)
 		return xasprintf("cannot connect to the Docker Engine at %s: "
 		    "connection refused (is the engine running?)", ep->name);
@@ -202,7 +205,9 @@ dk_transport_cause(const struct dk_endpoint *ep, CURL *e, CURLcode rc,
 	    errbuf : curl_easy_strerror(rc));
 	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) {
 		curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_err);
-		if (os_err == 0 && ep->socket != NULL)
+		/* a file that is not a socket also refuses: say which */
+		if ((os_err == 0 || os_err == ECONNREFUSED) &&
+		    ep->socket != NULL)
 			os_err = socket_errno(ep->socket);
 		out = connect_cause(ep, (int)os_err, msg);
 	} else if (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR ||

@@ -101,6 +101,16 @@ finish(struct model_blob *b, enum blob_state st, double now)
 		b->finished = now;
 }
 
+/* A layer id as engines send them: short hex, a digest; nothing odd. */
+static int
+id_ok(const char *id)
+{
+	size_t n = strspn(id, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-");
+
+	return n > 0 && n <= 128 && id[n] == '\0';
+}
+
 /* A layer's status; returns 0 when it was not one. */
 static int
 layer_step(struct model *m, struct dk_job *j, const struct dk_msg *msg)
@@ -111,7 +121,7 @@ layer_step(struct model *m, struct dk_job *j, const struct dk_msg *msg)
 	int secs = 0;
 
 	step = dk_step_of(msg->status, &secs);
-	if (step == DK_NOT_LAYER || msg->id == NULL || *msg->id == '\0')
+	if (step == DK_NOT_LAYER || msg->id == NULL || !id_ok(msg->id))
 		return 0;
 	b = job_layer(m, j, msg->id);
 	switch (step) {
