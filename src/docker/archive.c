@@ -139,7 +139,7 @@ dk_archive_new(const struct docker_load_req *r, char **cause)
 
 		if (stat(x->e[i].path, &sb) != 0 || (uint64_t)sb.st_size !=
 		    x->e[i].size) {
-			*cause = xasprintf("blob %.19s is not in the store "
+			*cause = xasprintf("blob %.12s is not in the store "
 			    "(pull the image again)", x->e[i].name + 13);
 			dk_archive_free(x);
 			return NULL;
