@@ -53,9 +53,9 @@ SEES_registry := util config oci
 SEES_store    := util
 SEES_unpack   := util
 SEES_docker   := util config model oci registry store
-SEES_engine   := util config oci registry store unpack
-SEES_view     := util config engine
-SEES_ui       := util config engine view
+SEES_engine   := util config oci registry store unpack model
+SEES_view     := util config model
+SEES_ui       := util config model view
 SEES_main     := $(SUBSYSTEMS) ui
 sees = $(foreach d,$(SEES_$(1)),-I$(if $(filter ui,$(d)),ui,src/$(d)))
 
