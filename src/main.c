@@ -5,6 +5,7 @@
  * the dashboard or a headless view.
  */
 #include "config.h"
+#include "docker.h"
 #include "engine.h"
 #include "model.h"
 #include "oci.h"
@@ -52,6 +53,10 @@ static const char usage_text[] =
 "      --exit-when-done         leave the dashboard when every image is done\n"
 "      --theme NAME|FILE        dashboard colours (default $PULLTOP_THEME,\n"
 "                               else default); see pulltop-theme(5)\n"
+"      --via docker             the Docker Engine at $DOCKER_HOST (or podman's\n"
+"                               service) pulls the images; pulltop shows it\n"
+"      --load docker            after each pull, load the image into the\n"
+"                               Docker Engine at $DOCKER_HOST\n"
 "  -h, --help                   show this help and exit\n"
 "  -V, --version                show the version and exit\n"
 "\n"
@@ -71,6 +76,8 @@ enum {
 	OPT_EXIT_WHEN_DONE,
 	OPT_UNPACK,
 	OPT_THEME,
+	OPT_VIA,
+	OPT_LOAD,
 };
 
 static const struct option long_opts[] = {
@@ -90,6 +97,8 @@ static const struct option long_opts[] = {
 	{ "exit-when-done", no_argument, NULL, OPT_EXIT_WHEN_DONE },
 	{ "unpack", required_argument, NULL, OPT_UNPACK },
 	{ "theme", required_argument, NULL, OPT_THEME },
+	{ "via", required_argument, NULL, OPT_VIA },
+	{ "load", required_argument, NULL, OPT_LOAD },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -357,6 +366,13 @@ parse_one(struct options *o, struct owned *w, int c, char *arg)
 	case OPT_THEME:
 		o->theme = arg;
 		break;
+	case OPT_VIA:
+	case OPT_LOAD:
+		if (strcmp(arg, "docker") != 0)
+			usage_error("%s: '%s' is not an engine pulltop knows "
+			    "(docker)", c == OPT_VIA ? "--via" : "--load", arg);
+		*(c == OPT_VIA ? &o->via : &o->load) = arg;
+		break;
 	default:
 		return -1;
 	}
@@ -424,6 +440,12 @@ parse_args(int argc, char **argv, struct options *o, struct owned *w,
 		}
 	}
 	check_theme(o);
+	/* the engine keeps what it pulls: nothing of ours to put it in */
+	if (o->via != NULL && (o->store != NULL || o->unpack != NULL ||
+	    o->load != NULL))
+		usage_error("--via %s: the engine keeps the images; --%s does "
+		    "not apply", o->via, o->store != NULL ? "store" :
+		    o->unpack != NULL ? "unpack" : "load");
 	for (i = optind; i < argc; i++)
 		refs_add(refs, argv[i], "");
 	for (i = 0; i < w->nfiles; i++)
@@ -431,6 +453,18 @@ parse_args(int argc, char **argv, struct options *o, struct owned *w,
 	if (refs->n == 0)
 		usage_error(w->nfiles > 0 ? "no image given (the files name "
 		    "none)" : "no image given");
+}
+
+/* The source: the Docker Engine with --via, else pulltop's engine. */
+static struct source *
+start_source(const struct options *o, char **cause)
+{
+	if (o->via != NULL)
+		return docker_source_new(o, cause);
+	/* --load: an engine that is not there is said before any pull */
+	if (o->load != NULL && docker_ping(cause) != 0)
+		return NULL;
+	return engine_new(o, cause);
 }
 
 int
@@ -447,11 +481,11 @@ main(int argc, char **argv)
 	memset(&w, 0, sizeof w);
 	memset(&refs, 0, sizeof refs);
 	parse_args(argc, argv, &o, &w, &refs);
-	if (o.store == NULL)
+	if (o.store == NULL && o.via == NULL)
 		o.store = w.store = default_store();
 	pick_progress(&o);
 
-	src = engine_new(&o, &cause);
+	src = start_source(&o, &cause);
 	if (src == NULL) {
 		char clean[1024];
 		sanitize(clean, sizeof clean, cause);

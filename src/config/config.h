@@ -33,6 +33,8 @@ struct options {
 	double stall_timeout;		/* seconds without bytes */
 	uint64_t limit_rate;		/* bytes/s per download, 0 = none */
 	int exit_when_done;
+	const char *via;		/* --via ENGINE ("docker"): it pulls */
+	const char *load;		/* --load ENGINE ("docker"): gets each */
 };
 
 void options_defaults(struct options *o);
