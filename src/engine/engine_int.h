@@ -124,6 +124,8 @@ void st_image_downloading(struct jobq *q, struct image *im);
 void st_image_fail(struct jobq *q, struct image *im, enum image_state st,
     const char *cause);
 void st_image_complete(struct jobq *q, struct image *im);
+void st_image_loading(struct jobq *q, struct image *im, const char *line);
+void st_image_loaded(struct jobq *q, struct image *im, int engine_had_it);
 int st_image_cancel(struct jobq *q, struct image *im);
 int st_image_retry(struct jobq *q, struct image *im);
 void st_image_drop(struct jobq *q, struct image *im);

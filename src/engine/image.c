@@ -5,6 +5,7 @@
  * image parks here until it is retried or the run ends.
  */
 #include "engine_int.h"
+#include "docker.h"
 #include "registry.h"
 #include "store.h"
 #include "unpack.h"
@@ -540,6 +541,45 @@ unpack_run(struct image *im, char **cause)
 	return 0;
 }
 
+static int
+load_progress(void *ctx, const struct docker_load_progress *p)
+{
+	struct image *im = ctx;
+	struct jobq *q = im->q;
+	int stop;
+
+	pthread_mutex_lock(q->mu);
+	st_image_loading(q, im, p->line);
+	stop = im->cancel || q->quit;
+	pthread_mutex_unlock(q->mu);
+	return stop;
+}
+
+/*
+ * --load docker: hand the committed image to the engine. Returns 0
+ * loaded, 1 the engine had it, -1 with *cause.
+ */
+static int
+load_run(struct image *im, char **cause)
+{
+	struct docker_load_req r;
+	struct manifest m;
+	int ret;
+
+	if (manifest_parse(im->manifest.data, im->manifest.len,
+	    im->media_type, &m, cause) != 0)
+		return -1;
+	memset(&r, 0, sizeof r);
+	r.store = im->q->store;
+	r.ref = im->ref.full;
+	r.config = &m.config;
+	r.layers = m.layers;
+	r.nlayers = m.nlayers;
+	ret = docker_load_image(&r, load_progress, im, cause);
+	manifest_free(&m);
+	return ret;
+}
+
 /* Lock held: after a park, the image runs again (a retry). */
 static void
 image_again(struct jobq *q, struct image *im)
@@ -617,9 +657,13 @@ image_step(struct jobq *q, struct image *im, struct regconn *k)
 	}
 	pthread_mutex_unlock(q->mu);
 	r = commit(im, &cause);
+	if (r == 0 && q->opt->load != NULL)
+		r = load_run(im, &cause);
 	pthread_mutex_lock(q->mu);
-	if (r != 0)
+	if (r < 0)
 		goto failed;
+	if (q->opt->load != NULL)
+		st_image_loaded(q, im, r == 1);
 	st_image_complete(q, im);
 	return 1;
 failed:

@@ -264,6 +264,26 @@ st_image_fail(struct jobq *q, struct image *im, enum image_state st,
 	image_touch(q, im);
 }
 
+/* --load: the engine is getting the image; line says how far. */
+void
+st_image_loading(struct jobq *q, struct image *im, const char *line)
+{
+	im->m->state = IMAGE_LOADING;
+	model_set_str(q->m, &im->m->note, &im->m->meta_gen, line);
+	image_touch(q, im);
+}
+
+/* --load done: the note says so (views add " for REF"). */
+void
+st_image_loaded(struct jobq *q, struct image *im, int engine_had_it)
+{
+	model_set_str(q->m, &im->m->note, &im->m->meta_gen, engine_had_it ?
+	    "Image is up to date in docker" : im->m->up_to_date ?
+	    "Image is up to date, loaded into docker" :
+	    "Downloaded newer image, loaded into docker");
+	image_touch(q, im);
+}
+
 void
 st_image_complete(struct jobq *q, struct image *im)
 {
