@@ -181,8 +181,9 @@ rows_image_state(const struct model_image *im, char *out, size_t n)
 		snprintf(out, n, "Downloading %d/%d layers", im->layers_done,
 		    im->nlayers);
 		break;
-	case IMAGE_LOADING:
-		snprintf(out, n, "Loading");
+	case IMAGE_LOADING:	/* the engine's step: "Sending 1 MB / 4 MB" */
+		snprintf(out, n, "Loading%s%s", im->note ? ": " : "",
+		    im->note ? im->note : "");
 		break;
 	case IMAGE_COMPLETE:
 		snprintf(out, n, "Complete %.19s%s", im->digest ? im->digest : "",

@@ -27,6 +27,8 @@ struct seen {
 
 struct seen_image {
 	int started, ended;
+	char *load_told;	/* --load: the engine's step last told */
+	double load_at;
 	struct seen *layers;	/* JSON: one per manifest layer */
 	int nlayers;
 };
@@ -256,6 +258,29 @@ emit_image_end(struct out *w, const struct model_image *im)
 		printf("Unpacked to %s\n", im->unpack_dir);
 }
 
+/*
+ * --load: the engine's progress on an image (its note while LOADING): a
+ * new step at once, the same step's bytes at most once a second.
+ */
+static void
+emit_loading(struct out *w, const struct snapshot *s,
+    const struct model_image *im, struct seen_image *si)
+{
+	const char *t = im->note;
+	size_t k = strcspn(t, " ");
+
+	if (si->load_told != NULL && (strcmp(si->load_told, t) == 0 ||
+	    (strncmp(si->load_told, t, k) == 0 && s->now - si->load_at < 1.0)))
+		return;
+	free(si->load_told);
+	si->load_told = xstrdup(t);
+	si->load_at = s->now;
+	if (w->o->progress == PROGRESS_JSON)
+		json_line(im->ref, NULL, t, 0, 0, 0, NULL);
+	else
+		printf("%s: %s\n", im->ref, t);
+}
+
 /* Retries, from the event log: one can begin and end between frames. */
 static void
 emit_retries(struct out *w, const struct snapshot *s)
@@ -367,6 +392,9 @@ headless_frame(void *ctx, const struct snapshot *s, int changed)
 			else if (first_image(b) == i)
 				emit_blob(w, s, im, b, &w->blobs[b->id]);
 		}
+		if (im->state == IMAGE_LOADING && im->note != NULL &&
+		    w->o->progress != PROGRESS_QUIET)
+			emit_loading(w, s, im, si);
 	}
 	for (i = 0; i < s->nimages; i++)
 		if (image_state_final(s->images[i].state) &&
@@ -391,8 +419,10 @@ view_headless(struct source *src, const struct options *o)
 	memset(&s, 0, sizeof s);
 	w.o = o;
 	status = view_loop(src, &ops, &w, &s, 10);
-	for (i = 0; i < w.nimages; i++)
+	for (i = 0; i < w.nimages; i++) {
 		free(w.images[i].layers);
+		free(w.images[i].load_told);
+	}
 	free(w.images);
 	free(w.blobs);
 	snapshot_free(&s);
