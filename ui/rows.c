@@ -318,10 +318,14 @@ rows_active_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 	char st[320], t[96], a[32], bb[32];
 	enum role role;
 	double frac;
+	uint64_t done, size;
 	int loud;
 
 	if (b == NULL)
 		return;
+	/* extracting: how far the extraction is, not the download */
+	done = b->state == BLOB_EXTRACTING && b->xsize > 0 ? b->xdone : b->done;
+	size = b->state == BLOB_EXTRACTING && b->xsize > 0 ? b->xsize : b->size;
 	cols_fit(c, 7, 1, width - 2, 2);
 	role = rows_blob_role(b->state);
 	loud = b->state == BLOB_RETRYING || b->state == BLOB_STALLED ||
@@ -352,15 +356,15 @@ rows_active_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 		draw_text(w, y, c[2].x, c[2].w, b->where ? b->where : names,
 		    rows_attr(sel, ROLE_LABEL));
 		free(names);
-		frac = b->size ? (double)b->done / b->size : 0;
+		frac = size ? (double)done / size : 0;
 		if (c[3].w > 0)
 			draw_bar(w, y, c[3].x, c[3].w, frac,
 			    rows_attr(sel, b->state == BLOB_CANCELLED ?
 			    ROLE_BAR_TODO : ROLE_BAR_DONE),
 			    rows_attr(sel, ROLE_BAR_TODO));
 	}
-	fmt_bytes(a, sizeof a, b->done);
-	fmt_bytes(bb, sizeof bb, b->size);
+	fmt_bytes(a, sizeof a, done);
+	fmt_bytes(bb, sizeof bb, size);
 	snprintf(t, sizeof t, "%s / %s", a, bb);
 	draw_text_right(w, y, c[4].x, c[4].w, t, rows_attr(sel, ROLE_NORMAL));
 	if (b->state == BLOB_DOWNLOADING) {
