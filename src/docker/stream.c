@@ -17,6 +17,14 @@
 
 #define QUIET_SECS 2.0		/* no bytes this long: speed 0 */
 
+/* Every layer state is written here: views learn the states passed. */
+static void
+blob_set(struct model_blob *b, enum blob_state st)
+{
+	b->state = st;
+	b->visited |= 1u << st;
+}
+
 static struct model_image *
 job_image(struct model *m, const struct dk_job *j)
 {
@@ -83,7 +91,7 @@ downloading(struct model_blob *b, const struct dk_msg *msg, double now)
 		    inst;
 		b->last_byte = now;
 	}
-	b->state = BLOB_DOWNLOADING;
+	blob_set(b, BLOB_DOWNLOADING);
 	b->done = cur;
 	if (msg->total > 0)
 		b->size = (uint64_t)msg->total;
@@ -93,7 +101,7 @@ downloading(struct model_blob *b, const struct dk_msg *msg, double now)
 static void
 finish(struct model_blob *b, enum blob_state st, double now)
 {
-	b->state = st;
+	blob_set(b, st);
 	b->speed = 0;
 	if (b->size > 0)
 		b->done = b->size;
@@ -131,20 +139,20 @@ layer_step(struct model *m, struct dk_job *j, const struct dk_msg *msg)
 		if (!blob_state_final(b->state) ||
 		    b->state == BLOB_CANCELLED || b->state == BLOB_ABORTED ||
 		    b->state == BLOB_FAILED)
-			b->state = BLOB_WAITING;
+			blob_set(b, BLOB_WAITING);
 		break;
 	case DK_DOWNLOADING:
 		downloading(b, msg, now);
 		break;
 	case DK_VERIFYING:
-		b->state = BLOB_VERIFYING;
+		blob_set(b, BLOB_VERIFYING);
 		b->speed = 0;
 		break;
 	case DK_DOWNLOADED:
 		finish(b, BLOB_DONE, now);
 		break;
 	case DK_EXTRACTING:
-		b->state = BLOB_EXTRACTING;
+		blob_set(b, BLOB_EXTRACTING);
 		b->speed = 0;
 		if (msg->units[0] == '\0') {	/* bytes; else seconds */
 			b->xdone = (uint64_t)msg->current;
@@ -164,7 +172,7 @@ layer_step(struct model *m, struct dk_job *j, const struct dk_msg *msg)
 		if (b->state != BLOB_RETRYING)
 			model_event_retry(m, j->image, b->id, b->attempts + 1,
 			    DK_ATTEMPTS, secs, "");
-		b->state = BLOB_RETRYING;
+		blob_set(b, BLOB_RETRYING);
 		b->speed = 0;
 		b->max_attempts = DK_ATTEMPTS;
 		b->retry_at = now + secs;
@@ -172,6 +180,23 @@ layer_step(struct model *m, struct dk_job *j, const struct dk_msg *msg)
 	}
 	model_touch_blob(m, b);
 	return 1;
+}
+
+/*
+ * "Status: Downloaded newer image for REF": the note is the words
+ * before " for REF" (views add that back), the whole line otherwise.
+ */
+static void
+note_set(struct model *m, struct model_image *im, const char *words)
+{
+	const char *f = strstr(words, " for ");
+	char *w = f != NULL ? xstrndup(words, (size_t)(f - words)) :
+	    xstrdup(words);
+
+	model_set_str(m, &im->note, &im->meta_gen, w);
+	if (strcmp(w, "Image is up to date") == 0)
+		im->up_to_date = 1;
+	free(w);
 }
 
 void
@@ -197,9 +222,7 @@ dk_job_message(struct model *m, struct dk_job *j, const struct dk_msg *msg)
 		model_set_str(m, &im->digest, &im->meta_gen, st + 8);
 		model_touch_image(m, im);
 	} else if (strncmp(st, "Status: ", 8) == 0) {
-		model_set_str(m, &im->note, &im->meta_gen, st);
-		if (strstr(st, "Image is up to date") != NULL)
-			im->up_to_date = 1;
+		note_set(m, im, st + 8);
 		model_touch_image(m, im);
 	} else if (strncmp(st, "Pulling from ", 13) != 0 && *st != '\0') {
 		if (msg->id != NULL && *msg->id != '\0')
@@ -239,7 +262,7 @@ dk_job_end(struct model *m, struct dk_job *j, int cancelled,
 		if (blob_state_final(b->state) ||
 		    used_elsewhere(m, b, j->image))
 			continue;
-		b->state = cancelled ? BLOB_CANCELLED : BLOB_ABORTED;
+		blob_set(b, cancelled ? BLOB_CANCELLED : BLOB_ABORTED);
 		b->speed = 0;
 		model_touch_blob(m, b);
 	}
