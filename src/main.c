@@ -118,6 +118,8 @@ usage_error(const char *fmt, ...)
 	sanitize(clean, strlen(raw) + 1, raw);
 	fprintf(stderr, "pulltop: %s\nTry 'pulltop --help' for more "
 	    "information.\n", clean);
+	free(raw);	/* LeakSanitizer reads these at exit */
+	free(clean);
 	exit(2);
 }
 
