@@ -228,7 +228,15 @@ dk_api_cause(const char *body, size_t len, long status)
 
 	if (m != NULL && *m != '\0')
 		out = xstrdup(m);
-	else
+	else if (root == NULL && len > 0 && len < 512 && body[0] != '<') {
+		/* a plain-text answer ("Client sent an HTTP request to an
+		 * HTTPS server."): its first line */
+		size_t n = 0;
+
+		while (n < len && body[n] != '\n' && body[n] != '\r')
+			n++;
+		out = xasprintf("HTTP %ld: %.*s", status, (int)n, body);
+	} else
 		out = xasprintf("the engine answered HTTP %ld", status);
 	json_decref(root);
 	return dk_clean(out);
