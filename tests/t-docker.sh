@@ -7,7 +7,8 @@
 # insecure). Both pull from the test registry ($REG), directly or through
 # tests/faultproxy.py. Run by tests/run.sh with PULLTOP, REG, TMPDIR_TEST.
 #
-#   D  dockerd: two images as JSON; the dashboard in tmux (Downloading and
+#   D  dockerd (also on tcp:// with TLS and a client certificate): two
+#      images as JSON; the dashboard in tmux (Downloading and
 #      Extracting rows with bytes, c stops the image, r starts it, the
 #      engine stopped mid-pull fails it, r after it is back completes it);
 #      X-Registry-Auth; the errors; --load docker and a re-load
@@ -32,8 +33,8 @@ fi
 
 # ------------------------------------------------------------- engines
 
-# dockerd_start DIR: a private dockerd on DIR/sock; DK_PID. 0 once it
-# answers /_ping.
+# dockerd_start DIR: a private dockerd on DIR/sock (and DK_EXTRA's
+# listeners); DK_PID. 0 once it answers /_ping.
 dockerd_start() {
 	local d=$1 i
 	mkdir -p "$d"
@@ -41,7 +42,7 @@ dockerd_start() {
 	dockerd --config-file "$d/daemon.json" --data-root "$d/data" \
 	    --exec-root "$d/exec" --pidfile "$d/pid" -H "unix://$d/sock" \
 	    --iptables=false --bridge=none --storage-driver vfs \
-	    </dev/null >>"$d/log" 2>&1 &
+	    "${DK_EXTRA[@]}" </dev/null >>"$d/log" 2>&1 &
 	DK_PID=$!
 	t_cleanup_push dockerd_stop "$d" "$DK_PID"
 	_t_watchdog "$DK_PID"
@@ -127,6 +128,30 @@ EOF
 }
 
 proxy_start || { t_fail docker-setup "faultproxy did not start"; exit 0; }
+# a TLS listener too, as DOCKER_TLS_VERIFY and DOCKER_CERT_PATH name it
+C=$T/pki
+mkdir -p "$C"
+(
+	cd "$C" || exit 1
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -keyout ca.key -out ca.pem \
+	    -days 2 -subj /CN=pulltop-test-ca
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+	    -keyout srv.key -out srv.csr \
+	    -subj /CN=127.0.0.1
+	printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >srv.ext
+	openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+	    -out srv.pem -days 2 -extfile srv.ext
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+	    -keyout key.pem -out c.csr \
+	    -subj /CN=pulltop-client
+	printf 'extendedKeyUsage=clientAuth\n' >c.ext
+	openssl x509 -req -in c.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+	    -out cert.pem -days 2 -extfile c.ext
+) >"$T/pki.log" 2>&1
+TLS_PORT=$(free_port)
+DK_EXTRA=(-H "tcp://127.0.0.1:$TLS_PORT" --tlsverify --tlscacert "$C/ca.pem"
+    --tlscert "$C/srv.pem" --tlskey "$C/srv.key")
 D=$T/dockerd
 if ! dockerd_start "$D"; then
 	t_fail docker-dockerd-starts "$(tail -n 3 "$D/log" | tr '\n' ' ')"
@@ -187,6 +212,21 @@ if wait_for_file "$RS/ports" 10; then
 	fi
 else
 	t_fail docker-registry-auth "redirectserver did not start: $(tail -n 2 "$RS/log")"
+fi
+
+# tcp:// with TLS: verified, with a client certificate; without TLS the
+# engine's own words come back
+DOCKER_HOST=tcp://127.0.0.1:$TLS_PORT DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$C \
+    "$P" --via docker --progress=plain "$IMG1" >"$T/t1.out" 2>"$T/t1.err"
+rc1=$?
+DOCKER_HOST=tcp://127.0.0.1:$TLS_PORT "$P" --via docker "$IMG1" \
+    >/dev/null 2>"$T/t2.err"
+rc2=$?
+if [ $rc1 -eq 0 ] && grep -q "^Status: .* for $IMG1" "$T/t1.out" &&
+    [ $rc2 -eq 1 ] && grep -q "HTTP request to an HTTPS server" "$T/t2.err"; then
+	t_pass docker-tcp-tls
+else
+	t_fail docker-tcp-tls "TLS: $rc1 $(tail -n 1 "$T/t1.err"); plain: $rc2 $(cat "$T/t2.err")"
 fi
 
 # the engine's own error, sanitized, one line; exit 1
