@@ -81,7 +81,7 @@ $(O)/src/main.o: src/main.c src/*/*.h ui/*.h $(STAMP)
 $(O)/src/%.o: src/%.c src/$$(*D)/*.h $$(foreach d,$$(SEES_$$(*D)),src/$$(d)/*.h) $(STAMP)
 	$(CC) $(ALL_CFLAGS) -Isrc/$(*D) $(call sees,$(*D)) -c -o $@ $<
 
-$(O)/ui/%.o: ui/%.c ui/*.h $(foreach d,$(SEES_ui),$(if $(filter view engine config util,$(d)),src/$(d)/*.h)) $(STAMP)
+$(O)/ui/%.o: ui/%.c ui/*.h $(foreach d,$(SEES_ui),src/$(d)/*.h) $(STAMP)
 	$(CC) $(ALL_CFLAGS) -Iui $(call sees,ui) -c -o $@ $<
 
 $(O)/tests/unit/%: tests/unit/%.c $(SRC_OBJS) tests/unit/unit.h

@@ -403,6 +403,7 @@ engine_new(const struct options *opt, char **cause)
 	q->opt = opt;
 	q->m = model_new();
 	q->mu = model_mutex(q->m);
+	model_set_rate_cap(q->m, (double)opt->limit_rate);
 	pthread_cond_init(&q->work, NULL);
 	pthread_cond_init(&q->change, NULL);
 	q->reg = reg_new(opt);

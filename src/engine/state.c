@@ -82,6 +82,7 @@ st_blob_attempt(struct jobq *q, struct blob *b, uint64_t have)
 	b->m->done = have;
 	b->m->speed = 0;
 	b->m->last_byte = now;
+	b->m->attempt_started = now;
 	if (b->m->started == 0)
 		b->m->started = now;
 	blob_error(q, b, NULL);

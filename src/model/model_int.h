@@ -11,6 +11,7 @@ struct model_view {
 	uint64_t gen;
 	double started;
 	int jobs_limit;
+	double rate_cap;
 	int nimages, nblobs;
 	struct model_image **images;
 	struct model_blob **blobs;

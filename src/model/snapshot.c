@@ -163,6 +163,7 @@ copy_changed(struct model *m, struct snapshot *s)
 	s->gen = v.gen;
 	s->started = v.started;
 	s->jobs_limit = v.jobs_limit;
+	s->rate_cap = v.rate_cap;
 }
 
 /* No lock: the totals every view shows, from the copy. */
@@ -216,6 +217,7 @@ model_snapshot(struct model *m, struct snapshot *s)
 	model_unlock(m);
 	s->now = now_mono();
 	derive(s);
+	model_estimate(s);
 }
 
 void
