@@ -52,10 +52,10 @@ SEES_oci      := util
 SEES_registry := util config oci
 SEES_store    := util
 SEES_unpack   := util
-SEES_engine   := util config oci registry store unpack
-SEES_view     := util config engine
+SEES_engine   := util config oci registry store unpack model
+SEES_view     := util config model
 SEES_watch    := util config model oci
-SEES_ui       := util config engine view
+SEES_ui       := util config model view
 SEES_main     := $(SUBSYSTEMS) ui
 sees = $(foreach d,$(SEES_$(1)),-I$(if $(filter ui,$(d)),ui,src/$(d)))
 

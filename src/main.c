@@ -1,15 +1,17 @@
 /*
  * main.c - pulltop's command line: options and environment into struct
- * options, references checked up front (a bad one is a usage error), then
- * the jobs queue started and watched by the dashboard or a headless sink.
+ * options, references (from the command line and -f files) checked up
+ * front (a bad one is a usage error), then a source started and shown by
+ * the dashboard or a headless view.
  */
-#include "engine.h"
-#include "oci.h"
 #include "config.h"
-#include "view.h"
-#include "util.h"
+#include "engine.h"
+#include "model.h"
+#include "oci.h"
 #include "theme.h"
 #include "ui.h"
+#include "util.h"
+#include "view.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +31,8 @@ static const char usage_text[] =
 "                               $XDG_DATA_HOME/pulltop/store)\n"
 "      --unpack DIR             also extract each image into its own folder\n"
 "                               DIR/NAME (NAME: the reference, / and : as _)\n"
+"  -f, --file FILE              also pull the references in FILE, one per\n"
+"                               line (- is stdin; # comments)\n"
 "      --platform OS/ARCH[/VARIANT]  platform to pull from an index\n"
 "                               (default: this machine's)\n"
 "  -j, --jobs N                 concurrent layer downloads (default 3)\n"
@@ -71,6 +75,7 @@ enum {
 
 static const struct option long_opts[] = {
 	{ "store", required_argument, NULL, 's' },
+	{ "file", required_argument, NULL, 'f' },
 	{ "platform", required_argument, NULL, OPT_PLATFORM },
 	{ "jobs", required_argument, NULL, 'j' },
 	{ "progress", required_argument, NULL, OPT_PROGRESS },
@@ -90,28 +95,18 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-void
-options_defaults(struct options *o)
-{
-	memset(o, 0, sizeof *o);
-	o->progress = PROGRESS_AUTO;
-	o->jobs = 3;
-	o->retries = 5;
-	o->retry_delay = 5;
-	o->stall_timeout = 30;
-}
-
 static void __attribute__((noreturn, format(printf, 1, 2)))
 usage_error(const char *fmt, ...)
 {
 	va_list ap;
-	char raw[1024], clean[1024];
+	char *raw, *clean;
 
 	/* arguments are the user's text: no escape sequences reach stderr */
 	va_start(ap, fmt);
-	vsnprintf(raw, sizeof raw, fmt, ap);
+	raw = xvasprintf(fmt, ap);
 	va_end(ap);
-	sanitize(clean, sizeof clean, raw);
+	clean = xmalloc(strlen(raw) + 1);
+	sanitize(clean, strlen(raw) + 1, raw);
 	fprintf(stderr, "pulltop: %s\nTry 'pulltop --help' for more "
 	    "information.\n", clean);
 	exit(2);
@@ -162,185 +157,329 @@ default_store(void)
 	return xasprintf("%s/.local/share/pulltop/store", home);
 }
 
+/* The references to pull, in order, each once. */
+struct refs {
+	char **v;
+	int n, cap;
+};
+
+static void
+refs_add(struct refs *r, const char *text, const char *where)
+{
+	struct ref parsed;
+	char *cause = NULL;
+	int i;
+
+	if (ref_parse(text, &parsed, &cause) != 0)
+		usage_error("%sinvalid reference '%s': %s", where, text, cause);
+	for (i = 0; i < r->n; i++)
+		if (strcmp(r->v[i], parsed.full) == 0)
+			break;
+	if (i == r->n) {
+		if (r->n == r->cap) {
+			r->cap = r->cap ? r->cap * 2 : 16;
+			r->v = xrealloc(r->v, (size_t)r->cap * sizeof *r->v);
+		}
+		r->v[r->n++] = xstrdup(parsed.full);
+	}
+	ref_free(&parsed);
+}
+
+/* -f FILE: one reference a line; blank lines and # comments skipped. */
+static void
+refs_from_file(struct refs *r, const char *path)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	char *line = NULL, *s, *e, *where;
+	size_t cap = 0;
+	long n = 0;
+
+	if (f == NULL)
+		usage_error("--file: %s: %s", path, strerror(errno));
+	while (getline(&line, &cap, f) != -1) {
+		n++;
+		if ((s = strchr(line, '#')) != NULL)
+			*s = '\0';
+		for (s = line; *s == ' ' || *s == '\t'; s++)
+			;
+		e = s + strlen(s);
+		while (e > s && (e[-1] == '\n' || e[-1] == '\r' ||
+		    e[-1] == ' ' || e[-1] == '\t'))
+			*--e = '\0';
+		if (*s == '\0')
+			continue;
+		where = xasprintf("%s:%ld: ", strcmp(path, "-") == 0 ?
+		    "stdin" : path, n);
+		refs_add(r, s, where);
+		free(where);
+	}
+	if (ferror(f))
+		usage_error("--file: %s: %s", path, strerror(errno));
+	free(line);
+	if (f != stdin)
+		fclose(f);
+}
+
+static void
+refs_free(struct refs *r)
+{
+	int i;
+
+	for (i = 0; i < r->n; i++)
+		free(r->v[i]);
+	free(r->v);
+}
+
+/* What parse_args leaves for main to free. */
+struct owned {
+	char *store, *creds;
+	const char *files[64];
+	int nfiles;
+};
+
+static void
+parse_progress(struct options *o, const char *arg)
+{
+	static const struct {
+		const char *name;
+		enum progress_mode mode;
+	} modes[] = {
+		{ "auto", PROGRESS_AUTO }, { "tty", PROGRESS_TTY },
+		{ "plain", PROGRESS_PLAIN }, { "json", PROGRESS_JSON },
+		{ "quiet", PROGRESS_QUIET },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof modes / sizeof modes[0]; i++)
+		if (strcmp(arg, modes[i].name) == 0) {
+			o->progress = modes[i].mode;
+			return;
+		}
+	usage_error("--progress: '%s' is not auto, tty, plain, json or quiet",
+	    arg);
+}
+
+static void
+parse_unpack(struct options *o, const char *arg)
+{
+	struct stat st;
+	int e;
+
+	if (*arg == '\0')
+		usage_error("--unpack: empty path");
+	/* say so now, not after the layers came */
+	e = stat(arg, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+	if (e != 0 && e != ENOENT)
+		usage_error("--unpack: %s: %s", arg, strerror(e));
+	o->unpack = arg;
+}
+
+static void
+parse_creds(struct options *o, struct owned *w, char *arg)
+{
+	if (arg[0] == ':' || strchr(arg, ':') == NULL)
+		usage_error("--creds: expected USER:PASSWORD");
+	free(w->creds);
+	o->creds = w->creds = xstrdup(arg);
+	/* keep the password out of ps: blank it in argv */
+	memset(strchr(arg, ':') + 1, 'x', strlen(strchr(arg, ':') + 1));
+}
+
+/* One option; returns -1 for an unknown one (getopt said why). */
+static int
+parse_one(struct options *o, struct owned *w, int c, char *arg)
+{
+	switch (c) {
+	case 's':
+		if (*arg == '\0')
+			usage_error("--store: empty path");
+		o->store = arg;
+		break;
+	case 'f':
+		if (w->nfiles == (int)(sizeof w->files / sizeof w->files[0]))
+			usage_error("--file: at most %d files",
+			    (int)(sizeof w->files / sizeof w->files[0]));
+		w->files[w->nfiles++] = arg;
+		break;
+	case OPT_PLATFORM:
+		if (!platform_valid(arg))
+			usage_error("--platform: '%s' is not OS/ARCH[/VARIANT]",
+			    arg);
+		o->platform = arg;
+		break;
+	case 'j':
+		o->jobs = (int)parse_int("--jobs", arg, 1, 32);
+		break;
+	case OPT_PROGRESS:
+		parse_progress(o, arg);
+		break;
+	case 'q':
+		o->progress = PROGRESS_QUIET;
+		break;
+	case OPT_RETRIES:
+		o->retries = (int)parse_int("--retries", arg, 1, 100);
+		break;
+	case OPT_RETRY_DELAY:
+		o->retry_delay = parse_seconds("--retry-delay", arg, 0, 3600);
+		break;
+	case OPT_STALL:
+		o->stall_timeout = parse_seconds("--stall-timeout", arg, 0.5,
+		    86400);
+		break;
+	case OPT_LIMIT_RATE:
+		if (parse_size(arg, &o->limit_rate) != 0 || o->limit_rate == 0)
+			usage_error("--limit-rate: '%s' is not a rate like "
+			    "500K or 2M", arg);
+		break;
+	case OPT_INSECURE:
+		if (o->ninsecure == MAX_INSECURE)
+			usage_error("--insecure-registry: at most %d",
+			    MAX_INSECURE);
+		if (*arg == '\0' || strchr(arg, '/') != NULL)
+			usage_error("--insecure-registry: '%s' is not "
+			    "HOST[:PORT]", arg);
+		o->insecure[o->ninsecure++] = arg;
+		break;
+	case OPT_CREDS:
+		parse_creds(o, w, arg);
+		break;
+	case OPT_CACERT:
+		if (access(arg, R_OK) != 0)
+			usage_error("--cacert: %s: %s", arg, strerror(errno));
+		o->cacert = arg;
+		break;
+	case OPT_EXIT_WHEN_DONE:
+		o->exit_when_done = 1;
+		break;
+	case OPT_UNPACK:
+		parse_unpack(o, arg);
+		break;
+	case OPT_THEME:
+		o->theme = arg;
+		break;
+	default:
+		return -1;
+	}
+	return 0;
+}
+
+/* --theme or PULLTOP_THEME, found before anything starts. */
+static void
+check_theme(struct options *o)
+{
+	char tpath[THEME_PATH_MAX], tname[THEME_NAME_MAX], twhy[1024];
+	const char *env = getenv("PULLTOP_THEME");
+	const char *from = o->theme != NULL ? "--theme" : "PULLTOP_THEME";
+
+	if (o->theme == NULL && (env == NULL || *env == '\0'))
+		return;
+	if (o->theme == NULL)
+		o->theme = env;
+	if (theme_find(o->theme, tpath, sizeof tpath, tname, sizeof tname,
+	    twhy, sizeof twhy) != 0) {
+		fprintf(stderr, "pulltop: %s: %s\n", from, twhy);
+		exit(2);
+	}
+}
+
+/* Dashboard on a terminal that can have one, else plain lines. */
+static void
+pick_progress(struct options *o)
+{
+	char why[128], clean[128];
+
+	if (o->progress == PROGRESS_AUTO)
+		o->progress = isatty(STDOUT_FILENO) && ui_available(why,
+		    sizeof why) == 0 ? PROGRESS_TTY : PROGRESS_PLAIN;
+	else if (o->progress == PROGRESS_TTY && ui_available(why, sizeof why)) {
+		sanitize(clean, sizeof clean, why);	/* it quotes $TERM */
+		fprintf(stderr, "pulltop: no dashboard (%s): plain output\n",
+		    clean);
+		o->progress = PROGRESS_PLAIN;
+	}
+	if (o->progress != PROGRESS_TTY)
+		setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+static void
+parse_args(int argc, char **argv, struct options *o, struct owned *w,
+    struct refs *refs)
+{
+	int c, i;
+
+	while ((c = getopt_long(argc, argv, "s:f:j:qhV", long_opts,
+	    NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage_text, stdout);
+			exit(0);
+		}
+		if (c == 'V') {
+			printf("pulltop %s\n", PULLTOP_VERSION);
+			exit(0);
+		}
+		if (parse_one(o, w, c, optarg) != 0) {
+			fputs("Try 'pulltop --help' for more information.\n",
+			    stderr);
+			exit(2);
+		}
+	}
+	check_theme(o);
+	for (i = optind; i < argc; i++)
+		refs_add(refs, argv[i], "");
+	for (i = 0; i < w->nfiles; i++)
+		refs_from_file(refs, w->files[i]);
+	if (refs->n == 0)
+		usage_error(w->nfiles > 0 ? "no image given (the files name "
+		    "none)" : "no image given");
+}
+
 int
 main(int argc, char **argv)
 {
 	struct options o;
-	struct jobq *q;
-	char *store = NULL, *creds = NULL, *cause = NULL, why[128];
-	int c, i, e, status;
-	struct stat st;
+	struct owned w;
+	struct refs refs;
+	struct source *src;
+	char *cause = NULL;
+	int i, status;
 
 	options_defaults(&o);
-	while ((c = getopt_long(argc, argv, "s:j:qhV", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			if (*optarg == '\0')
-				usage_error("--store: empty path");
-			o.store = optarg;
-			break;
-		case OPT_PLATFORM:
-			if (!platform_valid(optarg))
-				usage_error("--platform: '%s' is not OS/ARCH[/VARIANT]",
-				    optarg);
-			o.platform = optarg;
-			break;
-		case 'j':
-			o.jobs = (int)parse_int("--jobs", optarg, 1, 32);
-			break;
-		case OPT_PROGRESS:
-			if (strcmp(optarg, "auto") == 0)
-				o.progress = PROGRESS_AUTO;
-			else if (strcmp(optarg, "tty") == 0)
-				o.progress = PROGRESS_TTY;
-			else if (strcmp(optarg, "plain") == 0)
-				o.progress = PROGRESS_PLAIN;
-			else if (strcmp(optarg, "json") == 0)
-				o.progress = PROGRESS_JSON;
-			else if (strcmp(optarg, "quiet") == 0)
-				o.progress = PROGRESS_QUIET;
-			else
-				usage_error("--progress: '%s' is not auto, tty, "
-				    "plain, json or quiet", optarg);
-			break;
-		case 'q':
-			o.progress = PROGRESS_QUIET;
-			break;
-		case OPT_RETRIES:
-			o.retries = (int)parse_int("--retries", optarg, 1, 100);
-			break;
-		case OPT_RETRY_DELAY:
-			o.retry_delay = parse_seconds("--retry-delay", optarg, 0,
-			    3600);
-			break;
-		case OPT_STALL:
-			o.stall_timeout = parse_seconds("--stall-timeout", optarg,
-			    0.5, 86400);
-			break;
-		case OPT_LIMIT_RATE:
-			if (parse_size(optarg, &o.limit_rate) != 0 ||
-			    o.limit_rate == 0)
-				usage_error("--limit-rate: '%s' is not a rate like "
-				    "500K or 2M", optarg);
-			break;
-		case OPT_INSECURE:
-			if (o.ninsecure == MAX_INSECURE)
-				usage_error("--insecure-registry: at most %d",
-				    MAX_INSECURE);
-			if (*optarg == '\0' || strchr(optarg, '/') != NULL)
-				usage_error("--insecure-registry: '%s' is not "
-				    "HOST[:PORT]", optarg);
-			o.insecure[o.ninsecure++] = optarg;
-			break;
-		case OPT_CREDS:
-			if (optarg[0] == ':' || strchr(optarg, ':') == NULL)
-				usage_error("--creds: expected USER:PASSWORD");
-			free(creds);
-			o.creds = creds = xstrdup(optarg);
-			/* keep the password out of ps: blank it in argv */
-			memset(strchr(optarg, ':') + 1, 'x',
-			    strlen(strchr(optarg, ':') + 1));
-			break;
-		case OPT_CACERT:
-			if (access(optarg, R_OK) != 0)
-				usage_error("--cacert: %s: %s", optarg,
-				    strerror(errno));
-			o.cacert = optarg;
-			break;
-		case OPT_EXIT_WHEN_DONE:
-			o.exit_when_done = 1;
-			break;
-		case OPT_UNPACK:
-			if (*optarg == '\0')
-				usage_error("--unpack: empty path");
-			/* say so now, not after the layers came */
-			e = stat(optarg, &st) != 0 ? errno :
-			    S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
-			if (e != 0 && e != ENOENT)
-				usage_error("--unpack: %s: %s", optarg,
-				    strerror(e));
-			o.unpack = optarg;
-			break;
-		case OPT_THEME:
-			o.theme = optarg;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return 0;
-		case 'V':
-			printf("pulltop %s\n", PULLTOP_VERSION);
-			return 0;
-		default:
-			fputs("Try 'pulltop --help' for more information.\n",
-			    stderr);
-			return 2;
-		}
-	}
-	if (o.theme != NULL || (getenv("PULLTOP_THEME") != NULL &&
-	    *getenv("PULLTOP_THEME") != '\0')) {
-		/* found before anything starts; the dashboard parses it */
-		char tpath[THEME_PATH_MAX], tname[THEME_NAME_MAX], twhy[1024];
-		const char *from = o.theme != NULL ? "--theme" : "PULLTOP_THEME";
-
-		if (o.theme == NULL)
-			o.theme = getenv("PULLTOP_THEME");
-		if (theme_find(o.theme, tpath, sizeof tpath, tname,
-		    sizeof tname, twhy, sizeof twhy) != 0) {
-			fprintf(stderr, "pulltop: %s: %s\n", from, twhy);
-			return 2;
-		}
-	}
-	if (optind == argc)
-		usage_error("no image given");
-	for (i = optind; i < argc; i++) {
-		struct ref r;
-		char clean[256];
-		if (ref_parse(argv[i], &r, &cause) != 0) {
-			sanitize(clean, sizeof clean, argv[i]);
-			usage_error("invalid reference '%s': %s", clean, cause);
-		}
-		ref_free(&r);
-	}
+	memset(&w, 0, sizeof w);
+	memset(&refs, 0, sizeof refs);
+	parse_args(argc, argv, &o, &w, &refs);
 	if (o.store == NULL)
-		o.store = store = default_store();
+		o.store = w.store = default_store();
+	pick_progress(&o);
 
-	if (o.progress == PROGRESS_AUTO)
-		o.progress = isatty(STDOUT_FILENO) && ui_available(why,
-		    sizeof why) == 0 ? PROGRESS_TTY : PROGRESS_PLAIN;
-	else if (o.progress == PROGRESS_TTY && ui_available(why, sizeof why)) {
-		char clean[sizeof why];
-		sanitize(clean, sizeof clean, why);	/* it quotes $TERM */
-		fprintf(stderr, "pulltop: no dashboard (%s): plain output\n",
-		    clean);
-		o.progress = PROGRESS_PLAIN;
-	}
-	if (o.progress != PROGRESS_TTY)
-		setvbuf(stdout, NULL, _IOLBF, 0);
-
-	q = jobq_new(&o);
-	if (q == NULL) {
-		free(store);
-		free(creds);
+	src = engine_new(&o, &cause);
+	if (src == NULL) {
+		char clean[1024];
+		sanitize(clean, sizeof clean, cause);
+		fprintf(stderr, "pulltop: %s\n", clean);
+		free(cause);
+		refs_free(&refs);
+		free(w.store);
+		free(w.creds);
 		return 1;
 	}
-	sig_install(jobq_wakeup_fd(q));
-	for (i = optind; i < argc; i++) {
-		if (jobq_add_image(q, argv[i], &cause) < 0) {
-			char clean[256];
-			sanitize(clean, sizeof clean, argv[i]);
-			fprintf(stderr, "pulltop: %s: %s\n", clean, cause);
+	sig_install(model_wakeup_fd(src->model));
+	for (i = 0; i < refs.n; i++) {
+		if (source_add_image(src, refs.v[i], &cause) < 0) {
+			src->add_failures++;
+			fprintf(stderr, "pulltop: %s: %s\n", refs.v[i], cause);
 			free(cause);
 			cause = NULL;
 		}
 	}
 	if (o.progress == PROGRESS_TTY)
-		status = ui_run(q, &o);
+		status = ui_run(src, &o);
 	else
-		status = progress_run(q, &o);
-	jobq_free(q);
-	free(store);
-	if (creds != NULL)
-		explicit_bzero(creds, strlen(creds));
-	free(creds);
+		status = view_headless(src, &o);
+	source_free(src);
+	refs_free(&refs);
+	free(w.store);
+	if (w.creds != NULL)
+		explicit_bzero(w.creds, strlen(w.creds));
+	free(w.creds);
 	return status;
 }

@@ -5,7 +5,7 @@ Usage:
     python3 tests/fixtures.py --registry 127.0.0.1:PORT [--out FILE]
                               [--cache DIR] [--jobs N] [--build-only] [-q] SET
 
-SET is one of: test, bench, demo (see SETS below / --list).
+SET is one of: test, bench, demo, wide, scale (see SETS below).
 
 Layers are deterministic gzip'd tar streams (mtime 0, uid/gid 0, sorted names,
 gzip mtime 0, no gzip file name) made from files of this machine and from
@@ -38,6 +38,10 @@ Sets (sizes are compressed):
   bench  bench/big:v1 (6 layers, ~223 MB, this machine's /usr files, gzip -1),
          bench/onelayer:v1 (1 layer, ~232 MB: 40 MB of /usr/share + 200 MB
          random), bench/small60:v1 (60 layers of 20-100 KB).
+  wide   wide/app:t000..t199: 200 images of 20 tiny layers, 19 of them
+         from a pool of 40 shared by all (the 200-image test).
+  scale  scale/app:t000..t199: 200 images of 20 tiny layers of their own,
+         4,000 blobs (make bench's scale case).
   demo   demo/tools:latest (5 layers ~70 MB), demo/docs:latest (shares
          demo/tools' first layer, ~28 MB), demo/big:latest (4 layers
          ~158 MB), demo/multiarch:latest (OCI index, 3 platforms),
@@ -525,6 +529,33 @@ def set_bench():
     ]
 
 
+def tiny_layers(prefix, n, seed):
+    out = []
+    for i in range(n):
+        size = 512 + (seed_of(prefix, seed, i) % 3072)
+        out.append(Layer("%s#%03d" % (prefix, i),
+                         [rand_entry("%s/%03d.bin" % (prefix.replace("/", "-"), i),
+                                     size, seed, i)], 6))
+    return out
+
+
+def set_wide():
+    # 200 images of 20 tiny layers: 19 from a pool of 40 shared by all,
+    # and one of their own (so every image and manifest differs)
+    pool = tiny_layers("wide/pool", 40, "wp")
+    own = tiny_layers("wide/own", 200, "wo")
+    return [Image("wide/app", "t%03d" % i,
+                  [pool[(i + 2 * k) % 40] for k in range(19)] + [own[i]])
+            for i in range(200)]
+
+
+def set_scale():
+    # 200 images x 20 tiny layers of their own: 4,000 blobs
+    layers = tiny_layers("scale/l", 4000, "sc")
+    return [Image("scale/app", "t%03d" % i, layers[20 * i:20 * i + 20])
+            for i in range(200)]
+
+
 def set_demo():
     lvl = 1
     pool = Pool(["/usr/bin", "/usr/sbin", "/usr/lib/x86_64-linux-gnu",
@@ -776,7 +807,7 @@ def push_index(reg, ix):
             "total_size": len(body) + sum(d["total_size"] for d in descs)}
 
 
-SETS = ("test", "bench", "demo")
+SETS = ("test", "bench", "demo", "wide", "scale")
 
 
 def main():
@@ -803,6 +834,10 @@ def main():
         items = set_test()
     elif a.set == "bench":
         items = set_bench()
+    elif a.set == "wide":
+        items = set_wide()
+    elif a.set == "scale":
+        items = set_scale()
     else:
         items = set_demo()
     layers = all_layers(items)

@@ -14,13 +14,16 @@
  * is flat it sleeps until a key or an event.
  */
 #include "ui.h"
+#include "view.h"
 #include "dash.h"
 #include "colors.h"
 #include "draw.h"
-#include "engine.h"
+#include "keys.h"
+#include "model.h"
 #include "config.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <langinfo.h>
@@ -37,7 +40,6 @@
 
 #define FRAME_HZ 15
 #define STATUS_SECS 4
-#define UI_CTRL(c) ((c) & 0x1f)
 #define THEME_WARNS 16		/* theme warnings kept for stderr */
 
 static int dash_curses_on;		/* between newterm and endwin */
@@ -87,7 +89,7 @@ dash_status(struct dash *d, const char *fmt, ...)
 static void
 dash_theme_warn(void *ctx, const char *msg)
 {
-	jobq_event((struct jobq *)ctx, 1, "theme: %s", msg);
+	source_note((struct source *)ctx, 1, "theme: %s", msg);
 	if (dash_theme_nwarns < THEME_WARNS)
 		snprintf(dash_theme_warns[dash_theme_nwarns], 512, "%s", msg);
 	dash_theme_nwarns++;
@@ -107,11 +109,12 @@ dash_theme_next(struct dash *d)
 	for (i = 0; i < n && strcmp(names[i], dash_theme) <= 0; i++)
 		;
 	theme_load(names[i < n ? i : 0], &t, dash_theme, sizeof dash_theme,
-	    dash_theme_warn, d->q);
+	    dash_theme_warn, d->src);
 	colors_apply(&t);
 	clearok(curscr, TRUE);		/* every cell in the new colours */
+	d->redraw_all = 1;
 	dash_status(d, "Theme: %s", dash_theme);
-	jobq_event(d->q, 0, "theme %s", dash_theme);
+	source_note(d->src, 0, "theme %s", dash_theme);
 }
 
 static void
@@ -128,44 +131,66 @@ dash_running(const struct dash *d)
 	return !d->snap.all_final;
 }
 
+/* The outcome of an operation: its cause on the bottom line. */
+static void
+dash_result(struct dash *d, int r, char *cause)
+{
+	if (r < 0 && cause != NULL) {
+		cause[0] = (char)toupper((unsigned char)cause[0]);
+		dash_status(d, "%s", cause);
+	}
+	free(cause);
+}
+
 static void
 dash_cancel(struct dash *d)
 {
 	long key = pane_selected(&d->panes[d->focus]);
+	char *cause = NULL;
+	int r;
 
 	if (key < 0 || d->focus == PANE_EVENTS) {
 		dash_status(d, "Select an image or a layer to cancel");
 		return;
 	}
-	if (d->focus == PANE_IMAGES) {
-		if (jobq_cancel_image(d->q, (int)key) != 0)
-			dash_status(d, "That image is not running");
-	} else if (jobq_cancel_blob(d->q, (int)key) != 0)
-		dash_status(d, "That layer is not running");
+	if (d->focus == PANE_IMAGES)
+		r = source_cancel_image(d->src, (int)key, &cause);
+	else
+		r = source_cancel_blob(d->src, (int)key, &cause);
+	dash_result(d, r, cause);
 }
 
 static void
 dash_retry(struct dash *d)
 {
 	long key = pane_selected(&d->panes[d->focus]);
+	char *cause = NULL;
+	int r;
 
 	if (key < 0 || d->focus == PANE_EVENTS) {
 		dash_status(d, "Select an image or a layer to retry");
 		return;
 	}
-	if (d->focus == PANE_IMAGES) {
-		if (jobq_retry_image(d->q, (int)key) != 0)
-			dash_status(d, "Only a failed or cancelled image can "
-			    "be retried");
-	} else if (jobq_retry_blob(d->q, (int)key) != 0)
-		dash_status(d, "Only a failed or cancelled layer can be "
-		    "retried");
+	if (d->focus == PANE_IMAGES)
+		r = source_retry_image(d->src, (int)key, &cause);
+	else
+		r = source_retry_blob(d->src, (int)key, &cause);
+	dash_result(d, r, cause);
 }
 
 static void
 dash_jobs(struct dash *d, int delta)
 {
-	d->jobs = jobq_set_jobs(d->q, d->jobs + delta);
+	int n;
+
+	if (!source_has(d->src, SRC_SET_JOBS)) {
+		dash_status(d, "%s decides how many downloads run",
+		    d->src->name);
+		return;
+	}
+	n = source_set_jobs(d->src, d->jobs + delta);
+	if (n > 0)
+		d->jobs = n;
 	dash_status(d, "Concurrent downloads: %d", d->jobs);
 }
 
@@ -186,16 +211,16 @@ dash_add(struct dash *d)
 	if (*s == '\0')
 		return;
 	sanitize(clean, sizeof clean, s);
-	id = jobq_add_image(d->q, s, &cause);
+	id = source_add_image(d->src, s, &cause);
 	if (id < 0) {
-		jobq_event(d->q, 2, "add %s: %s", clean, cause ? cause :
+		source_note(d->src, 2, "add %s: %s", clean, cause ? cause :
 		    "failed");
 		dash_status(d, "Cannot add %s: %s", clean, cause ? cause :
 		    "failed");
 		free(cause);
 		return;
 	}
-	jobq_event(d->q, 0, "%s: added", clean);
+	source_note(d->src, 0, "%s: added", clean);
 	pane_select(&d->panes[PANE_IMAGES], id);
 }
 
@@ -257,7 +282,7 @@ dash_overlay_key(struct dash *d, wint_t c, int is_key)
 		return 1;
 	case OVERLAY_QUIT:
 		if (!is_key && (c == 'y' || c == 'Y')) {
-			jobq_cancel_all(d->q);
+			source_cancel_all(d->src);
 			d->quit = 1;
 		} else if (esc || (!is_key && (c == 'n' || c == 'N')))
 			d->overlay = OVERLAY_NONE;
@@ -266,96 +291,105 @@ dash_overlay_key(struct dash *d, wint_t c, int is_key)
 	return 0;
 }
 
+/* q: quit, asking first while pulls run. */
+static void
+dash_quit(struct dash *d)
+{
+	if (dash_running(d))
+		d->overlay = OVERLAY_QUIT;
+	else
+		d->quit = 1;
+}
+
+/* Esc: clear the filter. */
+static void
+dash_escape(struct dash *d)
+{
+	if (d->filter[0] != '\0') {
+		d->filter[0] = '\0';
+		rows_build(d);
+	}
+}
+
+static void
+dash_act(struct dash *d, const struct key_action *a, wint_t c)
+{
+	switch (a->op) {
+	case KEYS_HELP:		d->overlay = OVERLAY_HELP; break;
+	case KEYS_MOVE:		pane_key(&d->panes[d->focus], (int)c); break;
+	case KEYS_PANE:
+		dash_focus(d, d->focus + (c == KEY_BTAB ? -1 : 1));
+		break;
+	case KEYS_DETAIL:	dash_detail(d); break;
+	case KEYS_CANCEL:	dash_cancel(d); break;
+	case KEYS_RETRY:	dash_retry(d); break;
+	case KEYS_RETRY_ALL:
+		dash_status(d, "Retrying %d failed or cancelled",
+		    source_retry_all(d->src));
+		break;
+	case KEYS_ADD:
+		prompt_open(&d->prompt, "Add image: ", NULL);
+		d->overlay = OVERLAY_ADD;
+		break;
+	case KEYS_JOBS:
+		dash_jobs(d, c == '+' || c == '=' ? 1 : -1);
+		break;
+	case KEYS_FILTER:
+		prompt_open(&d->prompt, "Filter: ", d->filter);
+		d->overlay = OVERLAY_FILTER;
+		break;
+	case KEYS_THEME:	dash_theme_next(d); break;
+	case KEYS_ESCAPE:	dash_escape(d); break;
+	case KEYS_REDRAW:
+		clearok(curscr, TRUE);
+		d->redraw_all = 1;
+		break;
+	case KEYS_QUIT:		dash_quit(d); break;
+	}
+}
+
 static void
 dash_key(struct dash *d, wint_t c, int is_key)
 {
+	const struct key_action *a;
+
 	if (is_key && c == KEY_RESIZE)
 		return;			/* the loop re-lays out every frame */
 	if (dash_overlay_key(d, c, is_key))
 		return;
-	if (is_key) {
-		if (c == KEY_F(1))
-			d->overlay = OVERLAY_HELP;
-		else if (c == KEY_BTAB)
-			dash_focus(d, d->focus - 1);
-		else if (c == KEY_ENTER)
-			dash_detail(d);
-		else
-			pane_key(&d->panes[d->focus], (int)c);
+	a = keys_find(c, is_key);
+	if (a == NULL) {
+		pane_key(&d->panes[d->focus], (int)c);
 		return;
 	}
-	switch (c) {
-	case 'q':
-	case 'Q':
-		if (dash_running(d))
-			d->overlay = OVERLAY_QUIT;
-		else
-			d->quit = 1;
-		break;
-	case '?':
-	case 'h':
-		d->overlay = OVERLAY_HELP;
-		break;
-	case '\t':
-		dash_focus(d, d->focus + 1);
-		break;
-	case '\r':
-	case '\n':
-		dash_detail(d);
-		break;
-	case 'c':
-		dash_cancel(d);
-		break;
-	case 'r':
-		dash_retry(d);
-		break;
-	case 'R':
-		dash_status(d, "Retrying %d failed or cancelled",
-		    jobq_retry_all(d->q));
-		break;
-	case 't':
-		dash_theme_next(d);
-		break;
-	case 'a':
-		prompt_open(&d->prompt, "Add image: ", NULL);
-		d->overlay = OVERLAY_ADD;
-		break;
-	case '+':
-	case '=':
-		dash_jobs(d, 1);
-		break;
-	case '-':
-	case '_':
-		dash_jobs(d, -1);
-		break;
-	case '/':
-		prompt_open(&d->prompt, "Filter: ", d->filter);
-		d->overlay = OVERLAY_FILTER;
-		break;
-	case 27:
-		if (d->filter[0] != '\0') {
-			d->filter[0] = '\0';
-			rows_build(d);
-		}
-		break;
-	case UI_CTRL('L'):
-		clearok(curscr, TRUE);
-		break;
-	default:
-		pane_key(&d->panes[d->focus], (int)c);
-		break;
+	if (!keys_offered(a, d->src)) {
+		dash_status(d, "%s: not offered here (%s)", a->name,
+		    d->src->read_only ? d->src->read_only : d->src->name);
+		return;
 	}
+	dash_act(d, a, c);
 }
 
-/* Build one frame in curses' buffers, then send the difference. */
+/*
+ * Build one frame in curses' buffers, then send the difference. Like
+ * tmux's redraw flags, only what changed is drawn again: the header when
+ * the snapshot or the second changed, a pane when its signature (what
+ * its visible rows show) changed, everything after a resize, a theme, an
+ * overlay opening or closing, or Ctrl-L.
+ */
 static void
 dash_draw(struct dash *d, double now)
 {
-	int i, prompt = d->overlay == OVERLAY_ADD ||
+	int i, all, prompt = d->overlay == OVERLAY_ADD ||
 	    d->overlay == OVERLAY_FILTER;
+	long sec = (long)now;
 
-	layout_update(d);
-	werase(stdscr);
+	all = layout_update(d) || d->redraw_all ||
+	    d->overlay != d->drawn_overlay || d->too_small;
+	d->redraw_all = 0;
+	d->drawn_overlay = d->overlay;
+	if (all)
+		werase(stdscr);
 	if (d->too_small) {
 		overlay_too_small(stdscr, d->lines, d->cols);
 		wnoutrefresh(stdscr);
@@ -363,20 +397,30 @@ dash_draw(struct dash *d, double now)
 		doupdate();
 		return;
 	}
-	wnoutrefresh(stdscr);
-	if (d->header.win != NULL) {
+	if (all)
+		wnoutrefresh(stdscr);
+	if (d->header.win != NULL && (all || d->snap.gen != d->drawn_gen ||
+	    sec != d->drawn_sec)) {
 		werase(d->header.win);
 		header_draw(d, d->header.win, d->header.w);
 		wnoutrefresh(d->header.win);
+		d->drawn_gen = d->snap.gen;
+		d->drawn_sec = sec;
 	}
 	for (i = 0; i < PANE_COUNT; i++) {
 		struct region *r = &d->pane[i];
+		uint64_t sig;
 
 		if (r->win == NULL)
+			continue;
+		sig = rows_signature(d, i, r->h, r->w, now);
+		if (!all && sig == d->pane_sig[i])
 			continue;
 		werase(r->win);
 		rows_draw(d, i, r->win, r->h, r->w);
 		wnoutrefresh(r->win);
+		d->pane_sig[i] = sig;
+		d->panes_drawn++;
 	}
 	overlay_draw(d);
 	if (d->keybar.win != NULL) {
@@ -413,33 +457,22 @@ dash_summary(const struct snapshot *s)
 		if ((w = draw_width(s->images[i].ref)) > rw)
 			rw = w;
 	for (i = 0; i < s->nimages; i++) {
-		const struct snap_image *im = &s->images[i];
+		const struct model_image *im = &s->images[i];
 		char size[32], t[32], dig[32];
 
 		fmt_bytes(size, sizeof size, im->bytes_total);
 		draw_secs(t, sizeof t, (im->finished > 0 ? im->finished :
 		    s->now) - im->started);
-		snprintf(dig, sizeof dig, "%.19s", im->digest[0] ? im->digest :
+		snprintf(dig, sizeof dig, "%.19s", im->digest ? im->digest :
 		    "-");
 		printf("%s%*s  %-11s  %-19s  %9s  %6s", im->ref,
 		    rw - draw_width(im->ref), "", image_state_name(im->state),
 		    dig, size, t);
-		if (im->state == IMAGE_FAILED && im->error[0])
+		if (im->state == IMAGE_FAILED && im->error != NULL)
 			printf("  %s", im->error);
 		putchar('\n');
 	}
 	fflush(stdout);
-}
-
-static int
-dash_status_code(const struct snapshot *s)
-{
-	int i;
-
-	for (i = 0; i < s->nimages; i++)
-		if (s->images[i].state != IMAGE_COMPLETE)
-			return 1;
-	return 0;
 }
 
 /* Does the picture change with time alone (clock, ETA, sparkline)? */
@@ -449,106 +482,95 @@ dash_ticking(const struct dash *d)
 	return !d->snap.all_final || !header_spark_idle(d);
 }
 
-/* The loop; returns when the user quits, a signal came, or all is done. */
-static void
-dash_loop(struct dash *d, WINDOW *input, int in_fd)
+/* The view's fds: the keyboard and the resize pipe. */
+static int
+dash_fds(void *ctx, struct pollfd *fds, int max)
 {
-	const double frame = 1.0 / FRAME_HZ;
-	double last_draw = -1, now, wait;
-	long tick, last_tick = (long)floor(now_mono());
-	uint64_t drawn_gen = 0;
-	int engine_dirty = 0, ui_dirty = 1, tick_due, status_due, due, n, i, r;
-	struct pollfd fds[3];
+	struct dash *d = ctx;
+	int n = 0;
+
+	if (max < 2)
+		return 0;
+	fds[n].fd = d->in_fd;
+	fds[n++].events = d->in_fd >= 0 ? POLLIN : 0;
+	fds[n].fd = dash_winch_pipe[0];
+	fds[n++].events = POLLIN;
+	return n;
+}
+
+static int
+dash_input(void *ctx, struct pollfd *fds, int n)
+{
+	struct dash *d = ctx;
 	wint_t c;
+	int i, any = 0;
 
-	for (;;) {
-		now = now_mono();
-		tick = (long)floor(now);
-		tick_due = tick != last_tick && dash_ticking(d);
-		status_due = d->status[0] != '\0' && now >= d->status_until;
-		if (sig_caught || d->quit)
-			return;
-		if ((engine_dirty || ui_dirty || tick_due || status_due) &&
-		    now - last_draw >= frame) {
-			if (engine_dirty || tick_due) {
-				snapshot_free(&d->snap);
-				jobq_snapshot(d->q, &d->snap);
-				d->jobs = d->snap.jobs_limit;
-				engine_dirty = 0;
-			}
-			if (tick_due) {
-				/* seconds slept through were idle ones */
-				for (n = 1; n < tick - last_tick &&
-				    n < SPARK_SLOTS; n++)
-					header_sample(d, 0);
-				header_sample(d, d->snap.speed);
-			}
-			last_tick = tick;
-			if (status_due)
-				d->status[0] = '\0';
-			if (d->snap.gen != drawn_gen || ui_dirty || tick_due ||
-			    status_due) {
-				rows_build(d);
-				dash_draw(d, now);
-				drawn_gen = d->snap.gen;
-				ui_dirty = 0;
-				last_draw = now;
-			}
-			if (d->o->exit_when_done && d->snap.all_final)
-				return;
-		}
-
-		/* sleep to the next frame, the next second, or until woken */
-		due = engine_dirty || ui_dirty || tick_due || status_due;
-		if (due) {
-			wait = last_draw + frame - now;
-			if (wait < 0)
-				wait = 0;
-		} else {
-			wait = dash_ticking(d) ? (double)(tick + 1) - now : -1;
-			if (d->status[0] != '\0' && (wait < 0 ||
-			    d->status_until - now < wait))
-				wait = d->status_until - now;
-		}
-		n = 0;
-		fds[n].fd = in_fd;
-		fds[n++].events = in_fd >= 0 ? POLLIN : 0;
-		fds[n].fd = dash_winch_pipe[0];
-		fds[n++].events = POLLIN;
-		fds[n].fd = jobq_wakeup_fd(d->q);
-		fds[n++].events = engine_dirty ? 0 : POLLIN;
-		r = poll(fds, (nfds_t)n, wait < 0 ? -1 :
-		    (int)(wait * 1000) + 1);
-		if (r < 0 && errno != EINTR)
-			return;
-		if (r > 0 && (fds[1].revents & POLLIN)) {
-			dash_resize();
-			ui_dirty = 1;
-		}
-		if (r > 0 && (fds[2].revents & POLLIN)) {
-			jobq_drain_wakeup(d->q);
-			engine_dirty = 1;
-		}
-		if (in_fd < 0)
-			continue;
-		for (i = 0; i < 64; i++) {
-			int got = wget_wch(input, &c);
-
-			if (got == ERR)
-				break;
-			dash_key(d, c, got == KEY_CODE_YES);
-			ui_dirty = 1;
-			if (d->quit)
-				return;
-		}
-		if (i == 0 && r > 0 &&
-		    (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL)))
-			in_fd = -1;	/* the terminal went away */
+	if (n >= 2 && (fds[1].revents & POLLIN)) {
+		dash_resize();
+		any = 1;
 	}
+	if (d->in_fd < 0)
+		return any;
+	for (i = 0; i < 64; i++) {
+		int got = wget_wch(d->input, &c);
+
+		if (got == ERR)
+			break;
+		dash_key(d, c, got == KEY_CODE_YES);
+		any = 1;
+		if (d->quit)
+			return 1;
+	}
+	if (i == 0 && (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL)))
+		d->in_fd = -1;	/* the terminal went away */
+	return any;
+}
+
+/* One frame: the sparkline's second, the rows, and the screen. */
+static void
+dash_frame(void *ctx, const struct snapshot *s, int changed)
+{
+	struct dash *d = ctx;
+	double now = now_mono();
+	long tick = (long)floor(now), n;
+
+	if (changed && s->jobs_limit > 0)
+		d->jobs = s->jobs_limit;
+	if (tick != d->last_tick) {
+		/* seconds slept through were idle ones */
+		for (n = 1; n < tick - d->last_tick && n < SPARK_SLOTS; n++)
+			header_sample(d, 0);
+		header_sample(d, s->speed);
+		d->last_tick = tick;
+	}
+	if (d->status[0] != '\0' && now >= d->status_until)
+		d->status[0] = '\0';
+	rows_build(d);
+	dash_draw(d, now);
+}
+
+static double
+dash_tick(void *ctx, const struct snapshot *s, double now)
+{
+	struct dash *d = ctx;
+	double wait = dash_ticking(d) ? floor(now) + 1 - now : -1;
+
+	(void)s;
+	if (d->status[0] != '\0' && (wait < 0 || d->status_until - now < wait))
+		wait = d->status_until - now;
+	return wait < 0 ? -1 : wait + 0.001;
+}
+
+static int
+dash_done(void *ctx, const struct snapshot *s)
+{
+	struct dash *d = ctx;
+
+	return d->quit || sig_caught || (d->o->exit_when_done && s->all_final);
 }
 
 static void
-dash_init(struct dash *d, struct jobq *q, const struct options *o)
+dash_init(struct dash *d, struct source *src, const struct options *o)
 {
 	static const char *titles[PANE_COUNT] = {
 		"Images", "Active", "Completed", "Already exists", "Events"
@@ -560,20 +582,26 @@ dash_init(struct dash *d, struct jobq *q, const struct options *o)
 	int i;
 
 	memset(d, 0, sizeof *d);
-	d->q = q;
+	d->src = src;
 	d->o = o;
 	for (i = 0; i < PANE_COUNT; i++)
 		pane_init(&d->panes[i], titles[i], empty[i],
 		    i == PANE_EVENTS || i == PANE_DONE);
 	dash_focus(d, PANE_IMAGES);
-	jobq_snapshot(q, &d->snap);
-	d->jobs = d->snap.jobs_limit;
-	header_sample(d, d->snap.speed);
+	d->jobs = o->jobs;
+	d->last_tick = (long)floor(now_mono());
 }
 
 int
-ui_run(struct jobq *q, const struct options *o)
+ui_run(struct source *src, const struct options *o)
 {
+	static const struct view_ops ops = {
+		.fds = dash_fds,
+		.input = dash_input,
+		.frame = dash_frame,
+		.tick = dash_tick,
+		.done = dash_done,
+	};
 	static int registered;
 	struct sigaction sa, old_winch;
 	struct dash d;
@@ -608,7 +636,7 @@ ui_run(struct jobq *q, const struct options *o)
 	/* before the screen: its warnings go to Events and, later, stderr */
 	dash_theme_nwarns = 0;
 	theme_load(o->theme, &theme, dash_theme, sizeof dash_theme,
-	    dash_theme_warn, q);
+	    dash_theme_warn, src);
 	scr = newterm(NULL, stdout, in);
 	if (scr == NULL) {
 		fprintf(stderr, "pulltop: cannot start the dashboard on this "
@@ -633,13 +661,14 @@ ui_run(struct jobq *q, const struct options *o)
 	colors_apply(&theme);
 	draw_setup(utf8);
 
-	dash_init(&d, q, o);
-	dash_loop(&d, input, fileno(in));
+	dash_init(&d, src, o);
+	d.input = input;
+	d.in_fd = fileno(in);
+	view_loop(src, &ops, &d, &d.snap, FRAME_HZ);
 
 	if (sig_caught || d.quit)
-		jobq_cancel_all(q);
-	snapshot_free(&d.snap);
-	jobq_snapshot(q, &d.snap);
+		source_cancel_all(src);
+	model_snapshot(src->model, &d.snap);
 
 	layout_free(&d);
 	delwin(input);
@@ -659,7 +688,7 @@ ui_run(struct jobq *q, const struct options *o)
 		fprintf(stderr, "pulltop: theme: %d more warnings\n",
 		    dash_theme_nwarns - THEME_WARNS);
 	dash_summary(&d.snap);
-	status = sig_caught ? sig_exit_status() : dash_status_code(&d.snap);
+	status = view_status(src, &d.snap);
 	for (i = 0; i < PANE_COUNT; i++)
 		pane_free(&d.panes[i]);
 	snapshot_free(&d.snap);

@@ -9,7 +9,7 @@
 #define PULLTOP_DASH_H
 
 #include "tui.h"
-#include "engine.h"
+#include "model.h"
 #include "pane.h"
 #include "prompt.h"
 
@@ -43,7 +43,7 @@ struct region {
 };
 
 struct dash {
-	struct jobq *q;
+	struct source *src;
 	const struct options *o;
 	struct snapshot snap;		/* what is drawn; the UI's own copy */
 
@@ -64,8 +64,19 @@ struct dash {
 	double status_until;
 
 	int jobs;			/* the last limit asked for */
+	long last_tick;			/* the second last sampled */
+	WINDOW *input;			/* keys are read from this pad */
+	int in_fd;			/* the keyboard, -1 once gone */
 	int too_small;
 	int quit;
+
+	/* what the last frame drew (dash_draw's redraw flags) */
+	int redraw_all;
+	enum overlay drawn_overlay;
+	uint64_t drawn_gen;
+	long drawn_sec;
+	uint64_t pane_sig[PANE_COUNT];
+	unsigned long panes_drawn;	/* pane redraws in all, for tests */
 
 	/* layout.c */
 	int lines, cols;
@@ -86,13 +97,18 @@ void header_keybar_draw(struct dash *d, WINDOW *w, int width,
 
 /* rows.c: rebuild every pane's rows from the snapshot and the filter. */
 void rows_build(struct dash *d);
+/* What pane id's visible rows show, as a number: equal, nothing to
+ * draw again. */
+uint64_t rows_signature(struct dash *d, int id, int h, int width,
+    double now);
 /* Draw the pane with its row renderer. */
 void rows_draw(struct dash *d, int id, WINDOW *w, int h, int width);
 /* Image's state words ("Downloading 2/5 layers"). */
-void rows_image_state(const struct snap_image *im, char *out, size_t n);
-const struct snap_image *rows_image(const struct dash *d, long id);
-const struct snap_blob *rows_blob(const struct dash *d, long id);
-const struct snap_event *rows_event(const struct dash *d, long seq);
+void rows_image_state(const struct model_image *im, char *out, size_t n);
+const struct model_image *rows_image(const struct dash *d, long id);
+const struct model_blob *rows_blob(const struct dash *d, long id);
+const struct model_event *rows_event(const struct dash *d, long seq);
+char *rows_blob_images(const struct dash *d, const struct model_blob *b);
 
 /* overlay.c: the boxes drawn over the panes (help, detail, quit). */
 void overlay_draw(struct dash *d);

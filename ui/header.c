@@ -8,6 +8,7 @@
 #include "dash.h"
 #include "colors.h"
 #include "draw.h"
+#include "keys.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -151,22 +152,6 @@ header_spark_idle(const struct dash *d)
 	return 1;
 }
 
-static const struct keybar_key {
-	const char *key, *label;
-} keybar_keys[] = {
-	{ "F1/?", "Help" },
-	{ "c", "Cancel" },
-	{ "r", "Retry" },
-	{ "R", "Retry all" },
-	{ "a", "Add" },
-	{ "+/-", "Jobs" },
-	{ "/", "Filter" },
-	{ "q", "Quit" },
-	{ "Tab", "Pane" },
-	{ "Enter", "Details" },
-	{ "t", "Theme" },
-};
-
 void
 header_keybar_draw(struct dash *d, WINDOW *w, int width, double now)
 {
@@ -184,15 +169,23 @@ header_keybar_draw(struct dash *d, WINDOW *w, int width, double now)
 		draw_text(w, 0, 1, width - 1, d->status, bar | A_BOLD);
 		return;
 	}
-	for (i = 0; i < sizeof keybar_keys / sizeof keybar_keys[0]; i++) {
-		const struct keybar_key *k = &keybar_keys[i];
+	if (d->src->read_only != NULL) {
+		x += draw_text(w, 0, x, width - x, "READ ONLY", key);
+		x += 2;
+	}
+	for (i = 0; i < key_table_len; i++) {
+		const struct key_action *k = &key_table[i];
+		int on = keys_offered(k, d->src);
 
-		need = draw_width(k->key) + 1 + draw_width(k->label);
+		/* what the source does not offer stays off the bar */
+		if (k->bar_key == NULL || !on)
+			continue;
+		need = draw_width(k->bar_key) + 1 + draw_width(k->bar);
 		if (x + need > width)
 			break;
-		x += draw_text(w, 0, x, width - x, k->key, key);
+		x += draw_text(w, 0, x, width - x, k->bar_key, key);
 		x += 1;
-		x += draw_text(w, 0, x, width - x, k->label, bar);
+		x += draw_text(w, 0, x, width - x, k->bar, bar);
 		x += 2;
 	}
 }

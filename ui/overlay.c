@@ -7,9 +7,11 @@
 #include "dash.h"
 #include "colors.h"
 #include "draw.h"
+#include "keys.h"
 #include "util.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -165,26 +167,6 @@ box_lines(struct dash *d, const char *title, const struct lines *ls,
 	box_close(win);
 }
 
-static const char *const help_keys[][2] = {
-	{ "Up/Down j/k", "move the selection" },
-	{ "PgUp/PgDn", "a page up or down" },
-	{ "Home/End", "first or last row" },
-	{ "Tab/S-Tab", "next/previous pane: Images, Active, Completed, "
-	    "Already exists, Events" },
-	{ "Enter", "details of the selected image, layer or event" },
-	{ "c", "cancel the selected image or layer" },
-	{ "r", "retry the selected failed or cancelled image or layer" },
-	{ "R", "retry everything that failed or was cancelled" },
-	{ "a", "add an image: type a reference, Enter (Esc cancels)" },
-	{ "+ / -", "one more / one fewer concurrent download" },
-	{ "/", "filter rows by text (Esc clears)" },
-	{ "t", "next colour theme" },
-	{ "Esc", "clear the filter, close a box" },
-	{ "Ctrl-L", "redraw the screen" },
-	{ "F1 / ?", "this help" },
-	{ "q", "quit (asks first while pulls are running)" },
-};
-
 static void
 overlay_help(struct dash *d)
 {
@@ -192,50 +174,58 @@ overlay_help(struct dash *d)
 	size_t i;
 
 	memset(&ls, 0, sizeof ls);
-	for (i = 0; i < sizeof help_keys / sizeof help_keys[0]; i++)
-		lines_add(&ls, help_keys[i][0], ROLE_NORMAL, "%s",
-		    help_keys[i][1]);
+	if (d->src->read_only != NULL)
+		lines_add(&ls, "", ROLE_STATE_RETRYING, "%s",
+		    d->src->read_only);
+	for (i = 0; i < key_table_len; i++) {
+		const struct key_action *a = &key_table[i];
+
+		if (keys_offered(a, d->src))
+			lines_add(&ls, a->name, ROLE_NORMAL, "%s", a->help);
+		else
+			lines_add(&ls, a->name, ROLE_LABEL, "%s (not offered: "
+			    "%s decides)", a->help, d->src->name);
+	}
 	box_lines(d, "Keys", &ls, "Esc or q closes", 76);
 }
 
 static void
-overlay_image(struct dash *d, const struct snap_image *im, struct lines *ls)
+overlay_image(struct dash *d, const struct model_image *im, struct lines *ls)
 {
 	char st[320], a[32], b[32], t[32];
 
 	rows_image_state(im, st, sizeof st);
 	lines_add(ls, "Reference", ROLE_NORMAL, "%s", im->ref);
 	lines_add(ls, "Platform", ROLE_NORMAL, "%s",
-	    im->platform[0] ? im->platform : "-");
+	    im->platform ? im->platform : "-");
 	lines_add(ls, "Registry", ROLE_NORMAL, "%s", im->registry);
 	lines_add(ls, "Digest", ROLE_NORMAL, "%s",
-	    im->digest[0] ? im->digest : "-");
+	    im->digest ? im->digest : "-");
 	lines_add(ls, "State", ROLE_HEADER, "%s", st);
 	fmt_bytes(a, sizeof a, im->bytes_done);
 	fmt_bytes(b, sizeof b, im->bytes_total);
 	lines_add(ls, "Layers", ROLE_NORMAL, "%d of %d done, %s / %s",
-	    im->layers_done, im->layers_total, a, b);
+	    im->layers_done, im->nlayers, a, b);
 	draw_secs(t, sizeof t, (im->finished > 0 ? im->finished :
 	    d->snap.now) - im->started);
 	lines_add(ls, "Time", ROLE_NORMAL, "%s", t);
-	if (im->unpack_dir[0])
+	if (im->unpack_dir != NULL)
 		lines_add(ls, "Unpacked", ROLE_NORMAL, "%s", im->unpack_dir);
-	lines_add(ls, "Error", im->error[0] ? ROLE_STATE_FAILED : ROLE_NORMAL,
-	    "%s", im->error[0] ? im->error : "none");
+	if (im->note != NULL)
+		lines_add(ls, "Status", ROLE_NORMAL, "%s", im->note);
+	lines_add(ls, "Error", im->error ? ROLE_STATE_FAILED : ROLE_NORMAL,
+	    "%s", im->error ? im->error : "none");
 }
 
 static void
-overlay_blob(struct dash *d, const struct snap_blob *b, struct lines *ls)
+overlay_blob(struct dash *d, const struct model_blob *b, struct lines *ls)
 {
 	char a[32], s[32], t[32];
 	const char *host = "-";
-	int i;
+	char *names = rows_blob_images(d, b);
 
-	for (i = 0; i < d->snap.nimages && i < 64; i++)
-		if ((b->image_mask >> i) & 1) {
-			host = d->snap.images[i].registry;
-			break;
-		}
+	if (b->nimages > 0 && b->images[0] < d->snap.nimages)
+		host = d->snap.images[b->images[0]].registry;
 	fmt_bytes(a, sizeof a, b->done);
 	fmt_bytes(s, sizeof s, b->size);
 	lines_add(ls, "Digest", ROLE_NORMAL, "%s", b->digest);
@@ -246,8 +236,10 @@ overlay_blob(struct dash *d, const struct snap_blob *b, struct lines *ls)
 	    (int)(100.0 * b->done / b->size) : 0);
 	lines_add(ls, "State", ROLE_HEADER, "%s", blob_state_name(b->state));
 	lines_add(ls, "Registry", ROLE_NORMAL, "%s", host);
-	lines_add(ls, "Images", ROLE_NORMAL, "%s", b->images[0] ? b->images :
-	    "-");
+	lines_add(ls, "Images", ROLE_NORMAL, "%s", names[0] ? names : "-");
+	free(names);
+	if (b->where != NULL)
+		lines_add(ls, "From", ROLE_NORMAL, "%s", b->where);
 	lines_add(ls, "Attempts", ROLE_NORMAL, "%d of %d", b->attempts,
 	    b->max_attempts);
 	if (b->state == BLOB_DOWNLOADING) {
@@ -259,13 +251,16 @@ overlay_blob(struct dash *d, const struct snap_blob *b, struct lines *ls)
 		    d->snap.now) - b->started);
 		lines_add(ls, "Time", ROLE_NORMAL, "%s", t);
 	}
-	lines_add(ls, "Last error", b->error[0] ? ROLE_STATE_FAILED :
-	    ROLE_NORMAL, "%s", b->error[0] ? b->error : "none");
+	lines_add(ls, "Last error", b->error ? ROLE_STATE_FAILED :
+	    ROLE_NORMAL, "%s", b->error ? b->error : "none");
 }
 
 static void
-overlay_event(const struct snap_event *e, struct lines *ls)
+overlay_event(struct dash *d, const struct model_event *e,
+    struct lines *ls)
 {
+	char line[1024];
+
 	static const char *level[3] = { "info", "warning", "error" };
 	char ts[32];
 	struct tm tm;
@@ -276,7 +271,8 @@ overlay_event(const struct snap_event *e, struct lines *ls)
 	lines_add(ls, "Time", ROLE_NORMAL, "%s", ts);
 	lines_add(ls, "Level", ROLE_NORMAL, "%s",
 	    level[e->level >= 0 && e->level <= 2 ? e->level : 0]);
-	lines_add(ls, "Text", ROLE_NORMAL, "%s", e->text);
+	model_event_line(&d->snap, e, line, sizeof line);
+	lines_add(ls, "Text", ROLE_NORMAL, "%s", line);
 }
 
 static void
@@ -287,19 +283,19 @@ overlay_detail(struct dash *d)
 
 	memset(&ls, 0, sizeof ls);
 	if (d->detail_pane == PANE_IMAGES) {
-		const struct snap_image *im = rows_image(d, d->detail_key);
+		const struct model_image *im = rows_image(d, d->detail_key);
 		title = "Image";
 		if (im != NULL)
 			overlay_image(d, im, &ls);
 	} else if (d->detail_pane == PANE_EVENTS) {
-		const struct snap_event *e = rows_event(d, d->detail_key);
+		const struct model_event *e = rows_event(d, d->detail_key);
 		title = "Event";
 		if (e != NULL)
-			overlay_event(e, &ls);
+			overlay_event(d, e, &ls);
 		else
 			lines_add(&ls, "", ROLE_LABEL, "no longer in the log");
 	} else {
-		const struct snap_blob *b = rows_blob(d, d->detail_key);
+		const struct model_blob *b = rows_blob(d, d->detail_key);
 		title = "Layer";
 		if (b != NULL)
 			overlay_blob(d, b, &ls);

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-const struct snap_image *
+const struct model_image *
 rows_image(const struct dash *d, long id)
 {
 	if (id < 0 || id >= d->snap.nimages || d->snap.images[id].id != id)
@@ -25,7 +25,7 @@ rows_image(const struct dash *d, long id)
 	return &d->snap.images[id];
 }
 
-const struct snap_blob *
+const struct model_blob *
 rows_blob(const struct dash *d, long id)
 {
 	if (id < 0 || id >= d->snap.nblobs || d->snap.blobs[id].id != id)
@@ -33,17 +33,56 @@ rows_blob(const struct dash *d, long id)
 	return &d->snap.blobs[id];
 }
 
-const struct snap_event *
+const struct model_event *
 rows_event(const struct dash *d, long seq)
 {
-	long i;
+	int lo = 0, hi = d->snap.nevents - 1;
 
-	if (d->snap.nevents == 0)
-		return NULL;
-	i = seq - (long)d->snap.events[0].seq;
-	if (i < 0 || i >= d->snap.nevents || (long)d->snap.events[i].seq != seq)
-		return NULL;
-	return &d->snap.events[i];
+	/* in seq order, with gaps where the model's log overflowed */
+	while (lo <= hi) {
+		int mid = lo + (hi - lo) / 2;
+		long at = (long)d->snap.events[mid].seq;
+
+		if (at == seq)
+			return &d->snap.events[mid];
+		if (at < seq)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+/* "alpine:3.20, debian:12": the images using b, short names (malloc'd). */
+char *
+rows_blob_images(const struct dash *d, const struct model_blob *b)
+{
+	char name[256], *out = xstrdup(""), *t;
+	int i;
+
+	for (i = 0; i < b->nimages; i++) {
+		if (b->images[i] < 0 || b->images[i] >= d->snap.nimages)
+			continue;
+		model_image_short(d->snap.images[b->images[i]].ref, name,
+		    sizeof name);
+		t = xasprintf("%s%s%s", out, out[0] ? ", " : "", name);
+		free(out);
+		out = t;
+		if (strlen(out) > 200)
+			break;	/* wider than any screen */
+	}
+	return out;
+}
+
+/* What an event is about, for the filter. */
+static const char *
+event_name(const struct snapshot *s, const struct model_event *e)
+{
+	if (e->blob >= 0 && e->blob < s->nblobs)
+		return s->blobs[e->blob].short_id;
+	if (e->image >= 0 && e->image < s->nimages)
+		return s->images[e->image].ref;
+	return NULL;
 }
 
 /* Does any of the texts contain the filter (ignoring case)? */
@@ -62,8 +101,8 @@ static int
 rows_by_finish(const void *x, const void *y, void *ctx)
 {
 	const struct dash *d = ctx;
-	const struct snap_blob *a = rows_blob(d, *(const long *)x);
-	const struct snap_blob *b = rows_blob(d, *(const long *)y);
+	const struct model_blob *a = rows_blob(d, *(const long *)x);
+	const struct model_blob *b = rows_blob(d, *(const long *)y);
 
 	/* in the order they finished, like a log */
 	if (a->finished != b->finished)
@@ -82,7 +121,7 @@ rows_build(struct dash *d)
 		pane_clear(&d->panes[i]);
 	d->ref_w = d->images_w = 8;
 	for (i = 0; i < s->nimages; i++) {
-		const struct snap_image *im = &s->images[i];
+		const struct model_image *im = &s->images[i];
 		int w = draw_width(im->ref);
 		if (w > d->ref_w)
 			d->ref_w = w;
@@ -91,7 +130,7 @@ rows_build(struct dash *d)
 			pane_add(&d->panes[PANE_IMAGES], im->id);
 	}
 	for (i = 0; i < s->nblobs; i++) {
-		const struct snap_blob *b = &s->blobs[i];
+		const struct model_blob *b = &s->blobs[i];
 		int id;
 
 		if (b->state == BLOB_DONE)
@@ -99,13 +138,15 @@ rows_build(struct dash *d)
 		else if (b->state == BLOB_EXISTS)
 			id = PANE_EXISTS;
 		else {
-			int w = draw_width(b->images);
+			char *names = rows_blob_images(d, b);
+			int w = draw_width(names);
 			id = PANE_ACTIVE;	/* failed and cancelled too */
 			if (w > d->images_w)
 				d->images_w = w;
+			free(names);
 		}
 		total[id]++;
-		if (rows_match(d, b->short_id, b->digest, b->images))
+		if (rows_match(d, b->short_id, b->digest, b->where))
 			pane_add(&d->panes[id], b->id);
 	}
 	p = &d->panes[PANE_DONE];
@@ -114,7 +155,8 @@ rows_build(struct dash *d)
 		    rows_by_finish, d);
 	for (i = 0; i < s->nevents; i++) {
 		total[PANE_EVENTS]++;
-		if (rows_match(d, s->events[i].text, NULL, NULL))
+		if (rows_match(d, s->events[i].text, event_name(s,
+		    &s->events[i]), NULL))
 			pane_add(&d->panes[PANE_EVENTS],
 			    (long)s->events[i].seq);
 	}
@@ -128,23 +170,8 @@ rows_attr(int sel, enum role r)
 	return sel ? colors_attr(ROLE_SELECTED) : colors_attr(r);
 }
 
-/* Bytes and speed of an image's layers that are still moving. */
-static double
-rows_image_speed(const struct dash *d, int id)
-{
-	double speed = 0;
-	int i;
-
-	for (i = 0; i < d->snap.nblobs; i++) {
-		const struct snap_blob *b = &d->snap.blobs[i];
-		if ((b->image_mask >> id) & 1 && blob_state_active(b->state))
-			speed += b->speed;
-	}
-	return speed;
-}
-
 void
-rows_image_state(const struct snap_image *im, char *out, size_t n)
+rows_image_state(const struct model_image *im, char *out, size_t n)
 {
 	switch (im->state) {
 	case IMAGE_RESOLVING:
@@ -152,14 +179,17 @@ rows_image_state(const struct snap_image *im, char *out, size_t n)
 		break;
 	case IMAGE_DOWNLOADING:
 		snprintf(out, n, "Downloading %d/%d layers", im->layers_done,
-		    im->layers_total);
+		    im->nlayers);
+		break;
+	case IMAGE_LOADING:
+		snprintf(out, n, "Loading");
 		break;
 	case IMAGE_COMPLETE:
-		snprintf(out, n, "Complete %.19s%s", im->digest,
+		snprintf(out, n, "Complete %.19s%s", im->digest ? im->digest : "",
 		    im->up_to_date ? " (up to date)" : "");
 		break;
 	case IMAGE_FAILED:
-		snprintf(out, n, "Failed: %s", im->error[0] ? im->error :
+		snprintf(out, n, "Failed: %s", im->error ? im->error :
 		    "unknown error");
 		break;
 	case IMAGE_CANCELLED:
@@ -174,6 +204,7 @@ rows_image_role(enum image_state s)
 	switch (s) {
 	case IMAGE_RESOLVING:	return ROLE_LABEL;
 	case IMAGE_DOWNLOADING:	return ROLE_STATE_DOWNLOADING;
+	case IMAGE_LOADING:	return ROLE_STATE_DOWNLOADING;
 	case IMAGE_COMPLETE:	return ROLE_STATE_COMPLETE;
 	case IMAGE_FAILED:	return ROLE_STATE_FAILED;
 	case IMAGE_CANCELLED:	return ROLE_STATE_FAILED;
@@ -197,7 +228,7 @@ static void
 rows_image_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 {
 	struct dash *d = ctx;
-	const struct snap_image *im = rows_image(d, key);
+	const struct model_image *im = rows_image(d, key);
 	int refmin = (width - 2) * 2 / 5 > 12 ? (width - 2) * 2 / 5 : 12;
 	struct col c[6] = {
 		{ .flex = 3, .min = d->ref_w < refmin ? d->ref_w : refmin,
@@ -215,10 +246,10 @@ rows_image_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 	if (im == NULL)
 		return;
 	cols_fit(c, 6, 1, width - 2, 2);
-	final = im->state != IMAGE_RESOLVING && im->state != IMAGE_DOWNLOADING;
+	final = image_state_final(im->state);
 	draw_text_tail(w, y, c[0].x, c[0].w, im->ref,
 	    rows_attr(sel, ROLE_NORMAL));
-	draw_text(w, y, c[1].x, c[1].w, im->platform[0] ? im->platform : "-",
+	draw_text(w, y, c[1].x, c[1].w, im->platform ? im->platform : "-",
 	    rows_attr(sel, ROLE_LABEL));
 	rows_image_state(im, st, sizeof st);
 	if (im->state == IMAGE_FAILED) {
@@ -247,7 +278,7 @@ rows_image_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 	} else {
 		char e[16];
 		draw_eta(e, sizeof e, im->bytes_total - im->bytes_done,
-		    rows_image_speed(d, im->id));
+		    im->speed);
 		snprintf(t, sizeof t, "ETA %s", e);
 	}
 	draw_text_right(w, y, c[5].x, c[5].w, t, rows_attr(sel, ROLE_LABEL));
@@ -272,7 +303,7 @@ static void
 rows_active_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 {
 	struct dash *d = ctx;
-	const struct snap_blob *b = rows_blob(d, key);
+	const struct model_blob *b = rows_blob(d, key);
 	struct col c[7] = {
 		{ .width = 12, .prio = 0 },			/* short id */
 		{ .width = 20, .prio = 0 },			/* state */
@@ -304,7 +335,7 @@ rows_active_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 		break;
 	}
 	case BLOB_FAILED:
-		snprintf(st, sizeof st, "Failed: %s", b->error[0] ? b->error :
+		snprintf(st, sizeof st, "Failed: %s", b->error ? b->error :
 		    "unknown error");
 		break;
 	default:
@@ -316,8 +347,10 @@ rows_active_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 		    rows_attr(sel, role));
 	} else {
 		draw_text(w, y, c[1].x, c[1].w, st, rows_attr(sel, role));
-		draw_text(w, y, c[2].x, c[2].w, b->images,
+		char *names = rows_blob_images(d, b);
+		draw_text(w, y, c[2].x, c[2].w, b->where ? b->where : names,
 		    rows_attr(sel, ROLE_LABEL));
+		free(names);
 		frac = b->size ? (double)b->done / b->size : 0;
 		if (c[3].w > 0)
 			draw_bar(w, y, c[3].x, c[3].w, frac,
@@ -344,14 +377,14 @@ static void
 rows_final_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 {
 	struct dash *d = ctx;
-	const struct snap_blob *b = rows_blob(d, key);
+	const struct model_blob *b = rows_blob(d, key);
 	struct col c[4] = {
 		{ .width = 12, .prio = 0 },		/* short id */
 		{ .width = 9, .prio = 1 },		/* size */
 		{ .flex = 1, .min = 6, .prio = 3 },	/* images */
 		{ .width = 6, .prio = 2 },		/* time: Completed */
 	};
-	char t[32];
+	char t[32], *names;
 	int timed;
 
 	if (b == NULL)
@@ -362,7 +395,10 @@ rows_final_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 	    rows_attr(sel, rows_blob_role(b->state)));
 	fmt_bytes(t, sizeof t, b->size);
 	draw_text_right(w, y, c[1].x, c[1].w, t, rows_attr(sel, ROLE_NORMAL));
-	draw_text(w, y, c[2].x, c[2].w, b->images, rows_attr(sel, ROLE_LABEL));
+	names = rows_blob_images(d, b);
+	draw_text(w, y, c[2].x, c[2].w, b->where ? b->where : names,
+	    rows_attr(sel, ROLE_LABEL));
+	free(names);
 	if (timed && c[3].w > 0 && b->started > 0 && b->finished > 0) {
 		draw_secs(t, sizeof t, b->finished - b->started);
 		draw_text_right(w, y, c[3].x, c[3].w, t,
@@ -374,23 +410,73 @@ static void
 rows_event_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 {
 	struct dash *d = ctx;
-	const struct snap_event *e = rows_event(d, key);
+	const struct model_event *e = rows_event(d, key);
 	static const enum role level_role[3] = {
 		ROLE_NORMAL, ROLE_EVENT_WARN, ROLE_EVENT_ERROR
 	};
-	char ts[16];
+	char ts[16], line[1024];
 	struct tm tm;
 	time_t t;
 	int x;
 
 	if (e == NULL)
 		return;
+	model_event_line(&d->snap, e, line, sizeof line);
 	t = (time_t)e->wall;
 	localtime_r(&t, &tm);
 	strftime(ts, sizeof ts, "%H:%M:%S", &tm);
 	x = 1 + draw_text(w, y, 1, width - 2, ts, rows_attr(sel, ROLE_LABEL));
-	draw_text(w, y, x + 1, width - x - 2, e->text, rows_attr(sel,
+	draw_text(w, y, x + 1, width - x - 2, line, rows_attr(sel,
 	    level_role[e->level >= 0 && e->level <= 2 ? e->level : 0]));
+}
+
+static uint64_t
+mix(uint64_t h, uint64_t v)
+{
+	return (h ^ v) * 1099511628211ull;
+}
+
+uint64_t
+rows_signature(struct dash *d, int id, int h, int width, double now)
+{
+	const struct pane *p = &d->panes[id];
+	uint64_t s = 1469598103934665603ull;
+	int i, top = p->top;
+
+	s = mix(s, (uint64_t)p->focus);
+	s = mix(s, (uint64_t)(p->sel + 1));
+	s = mix(s, (uint64_t)(p->sel_key + 1));
+	s = mix(s, (uint64_t)p->nrows);
+	s = mix(s, (uint64_t)p->total);
+	s = mix(s, (uint64_t)top);
+	s = mix(s, (uint64_t)h);
+	s = mix(s, (uint64_t)width);
+	s = mix(s, (uint64_t)d->ref_w);
+	s = mix(s, (uint64_t)d->images_w);
+	for (i = 0; d->filter[i] != '\0'; i++)
+		s = mix(s, (unsigned char)d->filter[i]);
+	/* the rows that can be seen, from a little before the top */
+	for (i = top > h ? top - h : 0; i < p->nrows && i < top + 2 * h; i++) {
+		long key = p->keys[i];
+		const struct model_image *im;
+		const struct model_blob *b;
+
+		s = mix(s, (uint64_t)key);
+		if (id == PANE_IMAGES && (im = rows_image(d, key)) != NULL) {
+			s = mix(s, im->gen ^ (im->meta_gen << 1));
+			s = mix(s, im->bytes_done);
+			s = mix(s, (uint64_t)im->layers_done);
+			s = mix(s, (uint64_t)im->speed);
+			if (!image_state_final(im->state))
+				s = mix(s, (uint64_t)now);
+		} else if (id != PANE_EVENTS &&
+		    (b = rows_blob(d, key)) != NULL) {
+			s = mix(s, b->gen ^ (b->meta_gen << 1));
+			if (b->state == BLOB_RETRYING)
+				s = mix(s, (uint64_t)now);
+		}
+	}
+	return s;
 }
 
 void

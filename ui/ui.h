@@ -1,14 +1,14 @@
 /*
  * ui.h - the full-screen dashboard. The only part of pulltop that knows
- * curses; it reads the engine through jobq snapshots and drives it through
- * the jobq operations.
+ * curses; it reads a source (model.h) through snapshots and drives it
+ * through the source's operations.
  */
 #ifndef PULLTOP_UI_H
 #define PULLTOP_UI_H
 
 #include <stddef.h>
 
-struct jobq;
+struct source;
 struct options;
 
 /*
@@ -23,6 +23,6 @@ int ui_available(char *why, size_t n);
  * failed or were cancelled, 130/143 on SIGINT/SIGTERM. Prints a summary
  * line per image on the normal screen after leaving the dashboard.
  */
-int ui_run(struct jobq *q, const struct options *o);
+int ui_run(struct source *src, const struct options *o);
 
 #endif

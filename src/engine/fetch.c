@@ -3,7 +3,7 @@
  * partial on disk, stream into it while hashing, watch for cancel and
  * stalls, retry transient failures with growing delays, verify and commit.
  */
-#include "jobq_int.h"
+#include "engine_int.h"
 #include "registry.h"
 #include "store.h"
 
@@ -35,17 +35,16 @@ static void
 publish(struct fetch *f, double now)
 {
 	struct blob *b = f->b;
-	double dt = now - f->last_pub;
+	double dt = now - f->last_pub, speed = b->m->speed;
 
 	if (dt > 0) {
 		double inst = (double)(f->in->have - f->pub_bytes) / dt;
 		double a = 1 - exp(-dt / 1.5);
-		b->speed = b->speed > 0 ? b->speed + a * (inst - b->speed) : inst;
+		speed = speed > 0 ? speed + a * (inst - speed) : inst;
 	}
-	b->done = f->in->have;
+	st_blob_progress(f->q, b, f->in->have, speed);
 	f->pub_bytes = f->in->have;
 	f->last_pub = now;
-	jq_changed(f->q);
 }
 
 /*
@@ -66,9 +65,9 @@ pace(struct fetch *f, double now)
 		struct timespec ts = { 0, (long)(d * 1e9) };
 		nanosleep(&ts, NULL);
 		now = now_mono();
-		pthread_mutex_lock(&f->q->mu);
+		pthread_mutex_lock(f->q->mu);
 		stop = f->b->cancel || f->q->quit;
-		pthread_mutex_unlock(&f->q->mu);
+		pthread_mutex_unlock(f->q->mu);
 	}
 	f->last_byte = now;
 	return now;
@@ -88,19 +87,18 @@ on_write(void *ctx, const void *p, size_t n)
 		now = pace(f, now);
 		/* while bytes keep coming, curl may not return to the check
 		 * callback until the body ends: stop here instead */
-		pthread_mutex_lock(&f->q->mu);
+		pthread_mutex_lock(f->q->mu);
 		if (f->b->cancel || f->q->quit)
 			f->why = STOP_CANCEL;
-		pthread_mutex_unlock(&f->q->mu);
+		pthread_mutex_unlock(f->q->mu);
 		if (f->why == STOP_CANCEL)
 			return -1;
 	}
 	if (now - f->last_pub >= PUBLISH_EVERY) {
-		pthread_mutex_lock(&f->q->mu);
-		if (f->b->state == BLOB_STALLED)
-			f->b->state = BLOB_DOWNLOADING;
+		pthread_mutex_lock(f->q->mu);
+		st_blob_stalled(f->q, f->b, 0);
 		publish(f, now);
-		pthread_mutex_unlock(&f->q->mu);
+		pthread_mutex_unlock(f->q->mu);
 	}
 	return 0;
 }
@@ -115,201 +113,195 @@ on_check(void *ctx)
 	double show = stall / 3 < 5 ? stall / 3 : 5;
 	int stop = 0;
 
-	pthread_mutex_lock(&q->mu);
+	pthread_mutex_lock(q->mu);
 	if (f->b->cancel || q->quit) {
 		f->why = STOP_CANCEL;
 		stop = 1;
 	} else if (idle >= stall) {
 		f->why = STOP_STALL;
 		stop = 1;
-	} else if (idle >= show && f->b->state == BLOB_DOWNLOADING) {
-		f->b->state = BLOB_STALLED;
-		f->b->speed = 0;
-		jq_changed(q);
+	} else if (idle >= show && f->b->m->state == BLOB_DOWNLOADING) {
+		st_blob_stalled(q, f->b, 1);
 	} else if (now - f->last_pub >= PUBLISH_EVERY) {
-		if (idle < show && f->b->state == BLOB_STALLED)
-			f->b->state = BLOB_DOWNLOADING;
+		if (idle < show)
+			st_blob_stalled(q, f->b, 0);
 		publish(f, now);
 	}
-	pthread_mutex_unlock(&q->mu);
+	pthread_mutex_unlock(q->mu);
 	return stop;
-}
-
-/* Lock held: finish the blob in a final state. */
-static void
-finish(struct jobq *q, struct blob *b, enum blob_state st, const char *err)
-{
-	b->state = st;
-	b->finished = now_mono();
-	b->speed = 0;
-	if (err != NULL)
-		sanitize(b->error, sizeof b->error, err);
-	jq_changed(q);
 }
 
 /* Lock held: is the job over before an attempt starts? */
 static int
 cancelled(struct jobq *q, struct blob *b)
 {
-	if (b->cancel || q->quit || b->want == 0) {
-		finish(q, b, BLOB_CANCELLED, NULL);
+	if (b->cancel || q->quit || b->want.n == 0) {
+		st_blob_finish(q, b, BLOB_CANCELLED, NULL);
 		return 1;
 	}
+	return 0;
+}
+
+/*
+ * Open the blob's partial. Returns 0 with *in open, 1 when the blob is
+ * settled (already in the store, cancelled, or failed to open).
+ */
+static int
+fetch_open(struct jobq *q, struct blob *b, struct ingest *in)
+{
+	char *cause = NULL;
+	int r;
+
+	for (;;) {
+		pthread_mutex_lock(q->mu);
+		if (cancelled(q, b)) {
+			pthread_mutex_unlock(q->mu);
+			return 1;
+		}
+		pthread_mutex_unlock(q->mu);
+		r = store_ingest_open(q->store, b->m->digest, b->m->size, in,
+		    &cause);
+		if (r == 0 && !store_has_blob(q->store, b->m->digest,
+		    b->m->size))
+			return 0;
+		if (r == 0)
+			store_ingest_close(in);
+		pthread_mutex_lock(q->mu);
+		if (r < 0) {
+			st_blob_finish(q, b, BLOB_FAILED, cause);
+			pthread_mutex_unlock(q->mu);
+			free(cause);
+			return 1;
+		}
+		if (store_has_blob(q->store, b->m->digest, b->m->size)) {
+			st_blob_finish(q, b, BLOB_EXISTS, NULL);
+			pthread_mutex_unlock(q->mu);
+			return 1;
+		}
+		/* another pulltop is fetching it: wait for it */
+		st_blob_waiting(q, b, "being downloaded by another pulltop "
+		    "process");
+		jq_wait_until(q, &q->change, now_mono() + 0.25);
+		pthread_mutex_unlock(q->mu);
+	}
+}
+
+/* One attempt: transfer the rest, verify and commit. 0 when committed. */
+static int
+fetch_attempt(struct jobq *q, struct regconn *k, struct blob *b,
+    struct ingest *in, struct fetch *f, struct reg_result *res)
+{
+	char *cause = NULL;
+	int r = 0;
+
+	memset(f, 0, sizeof *f);
+	memset(res, 0, sizeof *res);
+	f->q = q;
+	f->b = b;
+	f->in = in;
+	f->last_byte = f->last_pub = f->t0 = now_mono();
+	f->pub_bytes = f->have0 = in->have;
+	pthread_mutex_lock(q->mu);
+	st_blob_attempt(q, b, in->have);
+	pthread_mutex_unlock(q->mu);
+
+	if (in->have < b->m->size)
+		r = reg_get_blob(k, b->src, b->m->digest, in->have,
+		    q->opt->limit_rate, on_write, on_check, f, res);
+	if (r != 0)
+		return -1;
+	pthread_mutex_lock(q->mu);
+	publish(f, now_mono());
+	st_blob_verifying(q, b);
+	pthread_mutex_unlock(q->mu);
+	if (in->have != b->m->size) {
+		/* the server closed early and said it was done */
+		res->err = REG_RETRY;
+		snprintf(res->cause, sizeof res->cause,
+		    "short body: %llu of %llu bytes",
+		    (unsigned long long)in->have,
+		    (unsigned long long)b->m->size);
+		return -1;
+	}
+	if (store_ingest_commit(q->store, in, &cause) != 0) {
+		res->err = REG_RETRY;
+		snprintf(res->cause, sizeof res->cause, "%s", cause);
+		free(cause);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Lock held: what a failed attempt comes to. Returns 1 when the blob is
+ * settled (cancelled or failed), 0 after waiting for the next attempt.
+ */
+static int
+fetch_failed(struct jobq *q, struct blob *b, const struct fetch *f,
+    struct reg_result *res, int partial)
+{
+	const struct options *o = q->opt;
+	double delay;
+	char *msg;
+
+	if ((res->err == REG_ABORTED || res->err == REG_LOCAL) &&
+	    f->why == STOP_CANCEL) {
+		st_blob_finish(q, b, BLOB_CANCELLED, NULL);
+		return 1;
+	}
+	if (res->err == REG_ABORTED && f->why == STOP_STALL) {
+		res->err = REG_RETRY;
+		snprintf(res->cause, sizeof res->cause,
+		    "stalled: no data for %.0fs", o->stall_timeout);
+	}
+	if (res->err == REG_LOCAL || res->err != REG_RETRY ||
+	    b->m->attempts >= o->retries) {
+		if (res->err == REG_LOCAL)
+			msg = xasprintf("writing %s: %s", partial ? "partial" :
+			    "blob", res->cause);
+		else if (res->err == REG_RETRY && o->retries > 1)
+			msg = xasprintf("%s (gave up after %d attempts)",
+			    res->cause, b->m->attempts);
+		else
+			msg = xstrdup(res->cause);
+		st_blob_finish(q, b, BLOB_FAILED, msg);
+		free(msg);
+		return 1;
+	}
+	delay = b->m->attempts * o->retry_delay;
+	if (res->retry_after > delay)
+		delay = res->retry_after;
+	st_blob_retry_wait(q, b, delay, res->cause);
+	while (!b->cancel && !q->quit && now_mono() < b->m->retry_at)
+		jq_wait_until(q, &q->change, b->m->retry_at);
 	return 0;
 }
 
 void
 fetch_blob(struct jobq *q, struct regconn *k, struct blob *b)
 {
-	const struct options *o = q->opt;
 	struct reg_result res;
 	struct ingest in;
 	struct fetch f;
-	char *cause = NULL, sid[13];
-	double delay;
-	int r;
+	int r, settled;
 
-	short_id(b->digest, sid);
 	for (;;) {
-		pthread_mutex_lock(&q->mu);
-		if (cancelled(q, b)) {
-			pthread_mutex_unlock(&q->mu);
+		if (fetch_open(q, b, &in) != 0)
 			return;
-		}
-		pthread_mutex_unlock(&q->mu);
-
-		r = store_ingest_open(q->store, b->digest, b->size, &in, &cause);
-		if (r == 1 || (r == 0 && store_has_blob(q->store, b->digest,
-		    b->size))) {
-			if (r == 0)
-				store_ingest_close(&in);
-			pthread_mutex_lock(&q->mu);
-			if (store_has_blob(q->store, b->digest, b->size)) {
-				finish(q, b, BLOB_EXISTS, NULL);
-				pthread_mutex_unlock(&q->mu);
-				return;
-			}
-			/* another pulltop is fetching it: wait for it */
-			b->state = BLOB_WAITING;
-			snprintf(b->error, sizeof b->error,
-			    "being downloaded by another pulltop process");
-			jq_changed(q);
-			jq_wait_until(q, &q->change, now_mono() + 0.25);
-			pthread_mutex_unlock(&q->mu);
-			continue;
-		}
-		if (r != 0) {
-			pthread_mutex_lock(&q->mu);
-			finish(q, b, BLOB_FAILED, cause);
-			jq_event_locked(q, 2, "%s: %s", sid, b->error);
-			pthread_mutex_unlock(&q->mu);
-			free(cause);
-			return;
-		}
-
-		memset(&f, 0, sizeof f);
-		f.q = q;
-		f.b = b;
-		f.in = &in;
-		f.last_byte = f.last_pub = f.t0 = now_mono();
-		f.pub_bytes = f.have0 = in.have;
-		pthread_mutex_lock(&q->mu);
-		b->attempts++;
-		b->state = BLOB_DOWNLOADING;
-		b->done = in.have;
-		b->speed = 0;
-		b->error[0] = '\0';
-		if (b->started == 0)
-			b->started = now_mono();
-		if (in.have > 0)
-			jq_event_locked(q, 0, "%s: resuming at %llu of %llu bytes",
-			    sid, (unsigned long long)in.have,
-			    (unsigned long long)b->size);
-		jq_changed(q);
-		pthread_mutex_unlock(&q->mu);
-
-		if (in.have < b->size)
-			r = reg_get_blob(k, b->src, b->digest, in.have,
-			    o->limit_rate, on_write, on_check, &f, &res);
-		else {
-			r = 0;
-			memset(&res, 0, sizeof res);
-		}
-		if (r == 0) {
-			pthread_mutex_lock(&q->mu);
-			b->state = BLOB_VERIFYING;
-			publish(&f, now_mono());
-			pthread_mutex_unlock(&q->mu);
-			if (in.have != b->size) {
-				/* the server closed early and said it was done */
-				res.err = REG_RETRY;
-				snprintf(res.cause, sizeof res.cause,
-				    "short body: %llu of %llu bytes",
-				    (unsigned long long)in.have,
-				    (unsigned long long)b->size);
-				r = -1;
-			} else if (store_ingest_commit(q->store, &in, &cause) != 0) {
-				res.err = REG_RETRY;
-				snprintf(res.cause, sizeof res.cause, "%s", cause);
-				free(cause);
-				cause = NULL;
-				r = -1;
-			}
-		}
+		r = fetch_attempt(q, k, b, &in, &f, &res);
 		if (res.range_broken && store_ingest_reset(&in) != 0) {
 			/* the next open re-hashes and resets anyway */
 		}
 		store_ingest_close(&in);
-
-		pthread_mutex_lock(&q->mu);
+		pthread_mutex_lock(q->mu);
 		if (r == 0) {
-			finish(q, b, BLOB_DONE, NULL);
-			pthread_mutex_unlock(&q->mu);
+			st_blob_finish(q, b, BLOB_DONE, NULL);
+			settled = 1;
+		} else
+			settled = fetch_failed(q, b, &f, &res,
+			    in.digest[0] != '\0');
+		pthread_mutex_unlock(q->mu);
+		if (settled)
 			return;
-		}
-		if ((res.err == REG_ABORTED || res.err == REG_LOCAL) &&
-		    f.why == STOP_CANCEL) {
-			finish(q, b, BLOB_CANCELLED, NULL);
-			pthread_mutex_unlock(&q->mu);
-			return;
-		}
-		if (res.err == REG_ABORTED && f.why == STOP_STALL) {
-			res.err = REG_RETRY;
-			snprintf(res.cause, sizeof res.cause,
-			    "stalled: no data for %.0fs", o->stall_timeout);
-		}
-		if (res.err == REG_LOCAL) {
-			char msg[300];
-			snprintf(msg, sizeof msg, "writing %s: %s", in.digest[0] ?
-			    "partial" : "blob", res.cause);
-			finish(q, b, BLOB_FAILED, msg);
-			jq_event_locked(q, 2, "%s: %s", sid, b->error);
-			pthread_mutex_unlock(&q->mu);
-			return;
-		}
-		if (res.err != REG_RETRY || b->attempts >= o->retries) {
-			char msg[300];
-			if (res.err == REG_RETRY && o->retries > 1)
-				snprintf(msg, sizeof msg, "%s (gave up after %d "
-				    "attempts)", res.cause, b->attempts);
-			else
-				snprintf(msg, sizeof msg, "%s", res.cause);
-			finish(q, b, BLOB_FAILED, msg);
-			jq_event_locked(q, 2, "%s: %s", sid, b->error);
-			pthread_mutex_unlock(&q->mu);
-			return;
-		}
-		delay = b->attempts * o->retry_delay;
-		if (res.retry_after > delay)
-			delay = res.retry_after;
-		b->state = BLOB_RETRYING;
-		b->speed = 0;
-		b->retry_at = now_mono() + delay;
-		sanitize(b->error, sizeof b->error, res.cause);
-		jq_event_locked(q, 1, "%s: Retrying in %.0fs (attempt %d/%d): %s",
-		    sid, delay, b->attempts + 1, o->retries, b->error);
-		while (!b->cancel && !q->quit && now_mono() < b->retry_at)
-			jq_wait_until(q, &q->change, b->retry_at);
-		pthread_mutex_unlock(&q->mu);
 	}
 }

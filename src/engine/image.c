@@ -4,9 +4,7 @@
  * and commit the manifest and the index.json entry. A failed or cancelled
  * image parks here until it is retried or the run ends.
  */
-#include "jobq_int.h"
-#include "util.h"
-#include "oci.h"
+#include "engine_int.h"
 #include "registry.h"
 #include "store.h"
 #include "unpack.h"
@@ -28,9 +26,9 @@ image_check(void *ctx)
 	struct jobq *q = im->q;
 	int stop;
 
-	pthread_mutex_lock(&q->mu);
+	pthread_mutex_lock(q->mu);
 	stop = im->cancel || q->quit;
-	pthread_mutex_unlock(&q->mu);
+	pthread_mutex_unlock(q->mu);
 	return stop;
 }
 
@@ -52,7 +50,7 @@ small_check(void *ctx)
 
 /* Sleep before another resolution attempt; 0 to go on, -1 if cancelled. */
 static int
-backoff(struct image *im, int attempt, double retry_after)
+backoff(struct image *im, int attempt, double retry_after, const char *cause)
 {
 	struct jobq *q = im->q;
 	double delay = attempt * q->opt->retry_delay, until;
@@ -60,12 +58,12 @@ backoff(struct image *im, int attempt, double retry_after)
 	if (retry_after > delay)
 		delay = retry_after;
 	until = now_mono() + delay;
-	pthread_mutex_lock(&q->mu);
-	jq_event_locked(q, 1, "%s: Retrying in %.0fs (attempt %d/%d)",
-	    im->ref.full, delay, attempt + 1, q->opt->retries);
+	pthread_mutex_lock(q->mu);
+	model_event_retry(q->m, im->id, -1, attempt + 1, q->opt->retries, delay,
+	    cause);
 	while (!im->cancel && !q->quit && now_mono() < until)
 		jq_wait_until(q, &q->change, until);
-	pthread_mutex_unlock(&q->mu);
+	pthread_mutex_unlock(q->mu);
 	return image_check(im) ? -1 : 0;
 }
 
@@ -84,7 +82,7 @@ get_manifest(struct image *im, struct regconn *k, const char *reference,
 		    image_check, im, &res) == 0)
 			break;
 		if (res.err != REG_RETRY || attempt >= im->q->opt->retries ||
-		    backoff(im, attempt, res.retry_after) != 0) {
+		    backoff(im, attempt, res.retry_after, res.cause) != 0) {
 			if (res.err == REG_RETRY && attempt > 1)
 				*cause = xasprintf("%s (gave up after %d attempts)",
 				    res.cause, attempt);
@@ -134,7 +132,7 @@ get_config(struct image *im, struct regconn *k, const struct descriptor *d,
 				break;
 			buf_free(&s.buf);
 			if (res.err != REG_RETRY || attempt >= q->opt->retries ||
-			    backoff(im, attempt, res.retry_after) != 0) {
+			    backoff(im, attempt, res.retry_after, res.cause) != 0) {
 				*cause = xasprintf("config %s: %s", d->digest,
 				    res.err == REG_LOCAL ? "larger than its "
 				    "descriptor says" : res.cause);
@@ -185,122 +183,143 @@ out:
 	return r;
 }
 
+/*
+ * The manifest of a platform: an index's entry for the wanted platform
+ * fetched (and checked) in place of the index. *given: the platform was
+ * chosen, so the config must match it.
+ */
+static int
+resolve_platform(struct image *im, struct regconn *k, struct buf *body,
+    struct manifest *m, char *digest, char *platform, size_t pn, int *given,
+    char **cause)
+{
+	struct jobq *q = im->q;
+	char ctype[128] = "";
+	const struct descriptor *e;
+	int pick;
+
+	if (!m->is_index) {
+		sha256_buf(body->data, body->len, digest);
+		*given = q->opt->platform != NULL;
+		return 0;
+	}
+	pick = manifest_pick(m, q->platform, cause);
+	if (pick < 0)
+		return -1;
+	e = &m->manifests[pick];
+	snprintf(digest, 72, "%s", e->digest);
+	if (e->os[0] != '\0')
+		snprintf(platform, pn, "%s/%s%s%s", e->os, e->arch,
+		    e->variant[0] ? "/" : "", e->variant);
+	manifest_free(m);
+	memset(m, 0, sizeof *m);
+	if (get_manifest(im, k, digest, digest, body, ctype, sizeof ctype,
+	    cause) != 0)
+		return -1;
+	if (manifest_parse(body->data, body->len, ctype, m, cause) != 0)
+		return -1;
+	if (m->is_index) {
+		*cause = xasprintf("index entry %s is itself an index", digest);
+		return -1;
+	}
+	*given = 1;
+	return 0;
+}
+
+/*
+ * Lock held: keep the chosen manifest and queue its layers. Returns 1
+ * when every layer is already in the store, -1 if im was cancelled.
+ */
+static int
+queue_layers(struct image *im, const struct manifest *m, struct buf *body,
+    const char *digest, const char *repo_digest, const char *platform)
+{
+	struct jobq *q = im->q;
+	int i, all_exist = 1;
+
+	if (im->cancel || q->quit)
+		return -1;
+	snprintf(im->digest, sizeof im->digest, "%s", digest);
+	snprintf(im->media_type, sizeof im->media_type, "%s", m->media_type);
+	buf_free(&im->manifest);
+	im->manifest = *body;
+	memset(body, 0, sizeof *body);
+	free(im->layers);
+	im->layers = xcalloc(m->nlayers ? (size_t)m->nlayers : 1, sizeof(int));
+	im->nlayers = m->nlayers;
+	for (i = 0; i < m->nlayers; i++) {
+		const struct descriptor *d = &m->layers[i];
+		struct blob *b = jq_blob_add(q, &im->ref, d->digest,
+		    d->media_type, d->size);
+		im->layers[i] = b->id;
+		idset_add(&b->want, im->id);
+		model_blob_link(q->m, b->id, im->id);
+		st_blob_requeue(q, b, 0);
+		if (b->m->state != BLOB_EXISTS)
+			all_exist = 0;
+	}
+	model_image_layers(q->m, im->id, im->layers, im->nlayers);
+	st_image_resolved(q, im, platform, repo_digest);
+	return all_exist;
+}
+
 /* Resolve im to a manifest and queue its layers. */
 static int
 resolve(struct image *im, struct regconn *k, char **cause)
 {
 	struct jobq *q = im->q;
 	struct buf body;
-	struct manifest m, chosen;
+	struct manifest m;
 	char ctype[128] = "", digest[72], repo_digest[72], platform[128];
 	char old[72], (*ids)[72] = NULL;
-	int i, pick, given, ret = -1, all_exist = 1;
+	int given = 0, ret = -1, all_exist;
 
+	memset(&m, 0, sizeof m);
 	buf_init(&body, MANIFEST_MAX);
 	snprintf(platform, sizeof platform, "%s", q->platform);
 	if (get_manifest(im, k, ref_reference(&im->ref), im->ref.digest, &body,
 	    ctype, sizeof ctype, cause) != 0)
-		goto out_buf;
+		goto out;
 	if (manifest_parse(body.data, body.len, ctype, &m, cause) != 0)
 		goto out_buf;
 	sha256_buf(body.data, body.len, repo_digest);
-	if (m.is_index) {
-		pick = manifest_pick(&m, q->platform, cause);
-		if (pick < 0) {
-			manifest_free(&m);
-			goto out_buf;
-		}
-		snprintf(digest, sizeof digest, "%s", m.manifests[pick].digest);
-		if (m.manifests[pick].os[0] != '\0')
-			snprintf(platform, sizeof platform, "%s/%s%s%s",
-			    m.manifests[pick].os, m.manifests[pick].arch,
-			    m.manifests[pick].variant[0] ? "/" : "",
-			    m.manifests[pick].variant);
-		manifest_free(&m);
-		if (get_manifest(im, k, digest, digest, &body, ctype,
-		    sizeof ctype, cause) != 0)
-			goto out_buf;
-		if (manifest_parse(body.data, body.len, ctype, &chosen,
-		    cause) != 0)
-			goto out_buf;
-		if (chosen.is_index) {
-			*cause = xasprintf("index entry %s is itself an index",
-			    digest);
-			manifest_free(&chosen);
-			goto out_buf;
-		}
-		given = 1;
-	} else {
-		chosen = m;
-		sha256_buf(body.data, body.len, digest);
-		given = q->opt->platform != NULL;
-	}
+	if (resolve_platform(im, k, &body, &m, digest, platform,
+	    sizeof platform, &given, cause) != 0)
+		goto out;
 
 	/*
 	 * Queue the layers first and fetch the config while they download,
 	 * as docker does: on a distant registry the config's round trips
 	 * (often a redirect to a CDN too) no longer hold up every layer.
 	 */
-	pthread_mutex_lock(&q->mu);
-	if (im->cancel || q->quit) {
-		pthread_mutex_unlock(&q->mu);
-		manifest_free(&chosen);
+	pthread_mutex_lock(q->mu);
+	all_exist = queue_layers(im, &m, &body, digest, repo_digest, platform);
+	pthread_mutex_unlock(q->mu);
+	if (all_exist < 0) {
 		*cause = xasprintf("cancelled");
-		goto out_buf;
+		goto out;
 	}
-	snprintf(im->digest, sizeof im->digest, "%s", digest);
-	snprintf(im->repo_digest, sizeof im->repo_digest, "%s", repo_digest);
-	snprintf(im->media_type, sizeof im->media_type, "%s", chosen.media_type);
-	snprintf(im->platform, sizeof im->platform, "%s", platform);
-	buf_free(&im->manifest);
-	im->manifest = body;
-	memset(&body, 0, sizeof body);
-	free(im->layers);
-	im->layers = xcalloc(chosen.nlayers ? chosen.nlayers : 1, sizeof(int));
-	im->nlayers = chosen.nlayers;
-	for (i = 0; i < chosen.nlayers; i++) {
-		const struct descriptor *d = &chosen.layers[i];
-		struct blob *b = jq_blob_add(q, &im->ref, d->digest,
-		    d->media_type, d->size, 1);
-		im->layers[i] = b->id;
-		b->want |= 1ull << im->id;
-		if (b->state == BLOB_CANCELLED || b->state == BLOB_FAILED) {
-			b->state = BLOB_WAITING;
-			b->cancel = 0;
-			b->attempts = 0;
-		}
-		if (b->state != BLOB_EXISTS)
-			all_exist = 0;
+	if (get_config(im, k, &m.config, given, platform, sizeof platform,
+	    m.nlayers, &ids, cause) != 0) {
+		pthread_mutex_lock(q->mu);
+		st_image_drop(q, im);
+		pthread_mutex_unlock(q->mu);
+		goto out;
 	}
-	im->state = IMAGE_DOWNLOADING;
-	jq_changed(q);
-	pthread_mutex_unlock(&q->mu);
-
-	if (get_config(im, k, &chosen.config, given, platform, sizeof platform,
-	    chosen.nlayers, &ids, cause) != 0) {
-		pthread_mutex_lock(&q->mu);
-		jq_image_drop_locked(q, im);
-		pthread_mutex_unlock(&q->mu);
-		manifest_free(&chosen);
-		goto out_buf;
-	}
-	pthread_mutex_lock(&q->mu);
-	free(im->diff_ids);
-	im->diff_ids = ids;
-	snprintf(im->platform, sizeof im->platform, "%s", platform);
-	pthread_mutex_unlock(&q->mu);
 	/* up to date: same platform manifest already named, nothing to fetch */
 	all_exist = all_exist &&
 	    store_index_get(q->store, im->ref.full, old) == 0 &&
 	    strcmp(old, digest) == 0;
-	pthread_mutex_lock(&q->mu);
-	im->up_to_date = all_exist;
+	pthread_mutex_lock(q->mu);
+	free(im->diff_ids);
+	im->diff_ids = ids;
+	im->m->up_to_date = all_exist;
 	im->resolved = 1;
-	im->state = IMAGE_DOWNLOADING;
-	jq_changed(q);
-	pthread_mutex_unlock(&q->mu);
-	manifest_free(&chosen);
+	st_image_resolved(q, im, platform, NULL);
+	pthread_mutex_unlock(q->mu);
 	ret = 0;
+out:
+	manifest_free(&m);
 out_buf:
 	buf_free(&body);
 	return ret;
@@ -315,10 +334,11 @@ layers_final(struct jobq *q, struct image *im, struct blob **bad)
 	*bad = NULL;
 	for (i = 0; i < im->nlayers; i++) {
 		struct blob *b = q->blobs[im->layers[i]];
-		if (!blob_state_final(b->state))
+		if (!blob_state_final(b->m->state))
 			return 0;
-		if ((b->state == BLOB_FAILED || b->state == BLOB_CANCELLED) &&
-		    (*bad == NULL || (*bad)->state == BLOB_CANCELLED))
+		if ((b->m->state == BLOB_FAILED ||
+		    b->m->state == BLOB_CANCELLED) &&
+		    (*bad == NULL || (*bad)->m->state == BLOB_CANCELLED))
 			*bad = b;
 	}
 	return 1;
@@ -329,23 +349,9 @@ static int
 park(struct jobq *q, struct image *im)
 {
 	while (!im->retry && !q->quit)
-		pthread_cond_wait(&q->change, &q->mu);
+		pthread_cond_wait(&q->change, q->mu);
 	im->retry = 0;
 	return q->quit ? -1 : 0;
-}
-
-static void
-fail_image(struct jobq *q, struct image *im, enum image_state st,
-    const char *cause)
-{
-	if (im->state != IMAGE_CANCELLED || st == IMAGE_CANCELLED) {
-		im->state = st;
-		sanitize(im->error, sizeof im->error, cause);
-	}
-	im->finished = now_mono();
-	if (st == IMAGE_FAILED)
-		jq_event_locked(q, 2, "%s: %s", im->ref.full, im->error);
-	jq_changed(q);
 }
 
 /*
@@ -400,7 +406,7 @@ commit(struct image *im, char **cause)
 		return -1;
 	if (strcmp(im->media_type, MT_DOCKER_MANIFEST) != 0)
 		return store_index_set(q->store, im->ref.full, im->media_type,
-		    im->digest, im->manifest.len, im->platform, NULL, cause);
+		    im->digest, im->manifest.len, im->m->platform, NULL, cause);
 	oci = oci_from_docker(&im->manifest, cause);
 	if (oci == NULL)
 		return -1;
@@ -408,7 +414,7 @@ commit(struct image *im, char **cause)
 	r = store_put_small(q->store, digest, oci, strlen(oci), cause);
 	if (r == 0)
 		r = store_index_set(q->store, im->ref.full, MT_OCI_MANIFEST,
-		    digest, strlen(oci), im->platform, im->digest, cause);
+		    digest, strlen(oci), im->m->platform, im->digest, cause);
 	free(oci);
 	return r;
 }
@@ -426,11 +432,9 @@ extract_progress(void *ctx, uint64_t done, uint64_t total)
 	struct extract *x = ctx;
 	struct jobq *q = x->im->q;
 
-	(void)total;
-	pthread_mutex_lock(&q->mu);
-	x->b->done = done;
-	jq_changed(q);
-	pthread_mutex_unlock(&q->mu);
+	pthread_mutex_lock(q->mu);
+	st_blob_extract_progress(q, x->b, done, total);
+	pthread_mutex_unlock(q->mu);
 }
 
 static int
@@ -446,7 +450,11 @@ extract_warn(void *ctx, const char *msg)
 {
 	struct extract *x = ctx;
 
-	jobq_event(x->im->q, 1, "%s: %s", x->im->ref.full, msg);
+	struct jobq *q = x->im->q;
+
+	pthread_mutex_lock(q->mu);
+	model_event(q->m, 1, EV_NOTE, x->im->id, -1, "%s", msg);
+	pthread_mutex_unlock(q->mu);
 }
 
 /*
@@ -471,49 +479,44 @@ unpack_run(struct image *im, char **cause)
 	if (r < 0)
 		return -1;
 	if (r == 1) {	/* this manifest is unpacked there already */
-		pthread_mutex_lock(&q->mu);
 		path = xasprintf("%s/%s", q->opt->unpack, name);
-		sanitize(im->unpack_dir, sizeof im->unpack_dir, path);
+		pthread_mutex_lock(q->mu);
+		model_set_str(q->m, &im->m->unpack_dir, &im->m->meta_gen, path);
+		model_touch_image(q->m, im->m);
+		pthread_mutex_unlock(q->mu);
 		free(path);
-		jq_changed(q);
-		pthread_mutex_unlock(&q->mu);
 		return 0;
 	}
 	for (i = 0; i < im->nlayers; i++) {
 		struct blob *b;
 
-		pthread_mutex_lock(&q->mu);
+		pthread_mutex_lock(q->mu);
 		b = q->blobs[im->layers[i]];
 		/* wait for its download, and for another image unpacking it */
-		while (!blob_state_final(b->state) && !q->quit && !im->cancel)
-			pthread_cond_wait(&q->change, &q->mu);
-		if (q->quit || im->cancel || (b->state != BLOB_DONE &&
-		    b->state != BLOB_EXISTS)) {
-			pthread_mutex_unlock(&q->mu);
+		while (!blob_state_final(b->m->state) && !q->quit && !im->cancel)
+			pthread_cond_wait(&q->change, q->mu);
+		if (q->quit || im->cancel || (b->m->state != BLOB_DONE &&
+		    b->m->state != BLOB_EXISTS)) {
+			pthread_mutex_unlock(q->mu);
 			unpack_abort(u);
 			return 1;
 		}
-		prev = b->state;
-		b->state = BLOB_EXTRACTING;
-		b->done = 0;
-		jq_changed(q);
-		pthread_mutex_unlock(&q->mu);
+		prev = b->m->state;
+		st_blob_extracting(q, b);
+		pthread_mutex_unlock(q->mu);
 
 		memset(&x, 0, sizeof x);
 		x.im = im;
 		x.b = b;
-		path = store_blob_path(q->store, b->digest);
-		r = unpack_layer(u, path, b->media_type, im->diff_ids[i], b->size,
+		path = store_blob_path(q->store, b->m->digest);
+		r = unpack_layer(u, path, b->m->media_type, im->diff_ids[i],
+		    b->m->size,
 		    extract_progress, extract_check, extract_warn, &x, cause);
 		free(path);
 
-		pthread_mutex_lock(&q->mu);
-		b->state = prev;
-		b->done = b->size;
-		if (r == 0)
-			b->extracted = 1;
-		jq_changed(q);
-		pthread_mutex_unlock(&q->mu);
+		pthread_mutex_lock(q->mu);
+		st_blob_extracted(q, b, prev, r == 0);
+		pthread_mutex_unlock(q->mu);
 		if (r != 0) {
 			unpack_abort(u);
 			if (image_check(im)) {
@@ -529,11 +532,103 @@ unpack_run(struct image *im, char **cause)
 		free(path);
 		return -1;
 	}
-	pthread_mutex_lock(&q->mu);
-	sanitize(im->unpack_dir, sizeof im->unpack_dir, path);
-	jq_changed(q);
-	pthread_mutex_unlock(&q->mu);
+	pthread_mutex_lock(q->mu);
+	model_set_str(q->m, &im->m->unpack_dir, &im->m->meta_gen, path);
+	model_touch_image(q->m, im->m);
+	pthread_mutex_unlock(q->mu);
 	free(path);
+	return 0;
+}
+
+/* Lock held: after a park, the image runs again (a retry). */
+static void
+image_again(struct jobq *q, struct image *im)
+{
+	im->cancel = 0;
+	if (im->resolved)
+		st_image_downloading(q, im);
+	else
+		st_image_resolving(q, im);
+}
+
+/*
+ * Lock held: one layer failed or was cancelled; the image says so and
+ * waits until a retried layer or image brings it back.
+ */
+static void
+image_layer_failed(struct jobq *q, struct image *im, struct blob *bad)
+{
+	char *msg = xasprintf("layer %s: %s", bad->m->short_id,
+	    bad->m->state == BLOB_CANCELLED ? "cancelled" :
+	    bad->m->error ? bad->m->error : "failed");
+
+	st_image_fail(q, im, bad->m->state == BLOB_CANCELLED ?
+	    IMAGE_CANCELLED : IMAGE_FAILED, msg);
+	free(msg);
+	while (!q->quit && !im->retry && layers_final(q, im, &bad) &&
+	    bad != NULL)
+		pthread_cond_wait(&q->change, q->mu);
+	im->retry = 0;
+	if (!q->quit)
+		image_again(q, im);
+}
+
+/*
+ * Lock held: one step of an image's life. Returns 1 when the image is
+ * complete, -1 when the run ends, 0 to go round again.
+ */
+static int
+image_step(struct jobq *q, struct image *im, struct regconn *k)
+{
+	struct blob *bad;
+	char *cause = NULL;
+	int r;
+
+	if (!im->resolved) {
+		pthread_mutex_unlock(q->mu);
+		r = resolve(im, k, &cause);
+		pthread_mutex_lock(q->mu);
+		if (r != 0)
+			goto failed;
+	}
+	if (q->opt->unpack != NULL && !im->unpacked) {
+		pthread_mutex_unlock(q->mu);
+		r = unpack_run(im, &cause);
+		pthread_mutex_lock(q->mu);
+		if (r < 0)
+			goto failed;
+		im->unpacked = r == 0;
+	}
+	while (!layers_final(q, im, &bad) && !q->quit && !im->cancel)
+		pthread_cond_wait(&q->change, q->mu);
+	if (q->quit)
+		return -1;
+	if (im->cancel) {
+		/* its shared layers may go on for other images */
+		st_image_fail(q, im, IMAGE_CANCELLED, "cancelled");
+		if (park(q, im) != 0)
+			return -1;
+		image_again(q, im);
+		return 0;
+	}
+	if (bad != NULL) {
+		image_layer_failed(q, im, bad);
+		return 0;
+	}
+	pthread_mutex_unlock(q->mu);
+	r = commit(im, &cause);
+	pthread_mutex_lock(q->mu);
+	if (r != 0)
+		goto failed;
+	st_image_complete(q, im);
+	return 1;
+failed:
+	st_image_fail(q, im, im->cancel ? IMAGE_CANCELLED : IMAGE_FAILED,
+	    cause);
+	free(cause);
+	if (park(q, im) != 0)
+		return -1;
+	image_again(q, im);
 	return 0;
 }
 
@@ -543,98 +638,17 @@ image_main(void *arg)
 	struct image *im = arg;
 	struct jobq *q = im->q;
 	struct regconn *k = reg_conn_new(q->reg);
-	struct blob *bad;
-	char *cause = NULL, sid[13], msg[300];
 
-	pthread_mutex_lock(&q->mu);
-	while (!q->quit) {
-		if (!im->resolved) {
-			pthread_mutex_unlock(&q->mu);
-			cause = NULL;
-			if (resolve(im, k, &cause) != 0) {
-				pthread_mutex_lock(&q->mu);
-				fail_image(q, im, im->cancel ? IMAGE_CANCELLED :
-				    IMAGE_FAILED, cause);
-				free(cause);
-				if (park(q, im) != 0)
-					break;
-				im->state = IMAGE_RESOLVING;
-				continue;
-			}
-			pthread_mutex_lock(&q->mu);
-		}
-		if (q->opt->unpack != NULL && !im->unpacked) {
-			int r;
-
-			pthread_mutex_unlock(&q->mu);
-			cause = NULL;
-			r = unpack_run(im, &cause);
-			pthread_mutex_lock(&q->mu);
-			if (r < 0) {
-				fail_image(q, im, IMAGE_FAILED, cause);
-				free(cause);
-				if (park(q, im) != 0)
-					break;
-				im->state = IMAGE_DOWNLOADING;
-				im->error[0] = '\0';
-				continue;
-			}
-			im->unpacked = r == 0;
-		}
-		while (!layers_final(q, im, &bad) && !q->quit && !im->cancel)
-			pthread_cond_wait(&q->change, &q->mu);
-		if (q->quit)
-			break;
-		if (im->cancel) {
-			/* its shared layers may go on for other images */
-			fail_image(q, im, IMAGE_CANCELLED, "cancelled");
-			if (park(q, im) != 0)
-				break;
-			continue;
-		}
-		if (bad != NULL) {
-			snprintf(msg, sizeof msg, "layer %s: %s",
-			    short_id(bad->digest, sid), bad->state ==
-			    BLOB_CANCELLED ? "cancelled" : bad->error);
-			fail_image(q, im, bad->state == BLOB_CANCELLED ?
-			    IMAGE_CANCELLED : IMAGE_FAILED, msg);
-			/* a retried layer or image brings us back */
-			while (!q->quit && !im->retry &&
-			    layers_final(q, im, &bad) && bad != NULL)
-				pthread_cond_wait(&q->change, &q->mu);
-			im->retry = 0;
-			if (!q->quit) {
-				im->state = IMAGE_DOWNLOADING;
-				im->error[0] = '\0';
-				im->cancel = 0;
-				jq_changed(q);
-			}
-			continue;
-		}
-		pthread_mutex_unlock(&q->mu);
-		cause = NULL;
-		if (commit(im, &cause) != 0) {
-			pthread_mutex_lock(&q->mu);
-			fail_image(q, im, IMAGE_FAILED, cause);
-			free(cause);
-			if (park(q, im) != 0)
-				break;
-			continue;
-		}
-		pthread_mutex_lock(&q->mu);
-		im->state = IMAGE_COMPLETE;
-		im->finished = now_mono();
-		jq_event_locked(q, 0, "%s: complete (%s)", im->ref.full,
-		    im->repo_digest);
-		break;
-	}
-	pthread_mutex_unlock(&q->mu);
+	pthread_mutex_lock(q->mu);
+	while (!q->quit && image_step(q, im, k) == 0)
+		;
+	pthread_mutex_unlock(q->mu);
 	/* free the connection before saying we are gone: shutdown frees
 	 * the curl share it uses as soon as image_threads reaches 0 */
 	reg_conn_free(k);
-	pthread_mutex_lock(&q->mu);
+	pthread_mutex_lock(q->mu);
 	q->image_threads--;
 	jq_changed(q);
-	pthread_mutex_unlock(&q->mu);
+	pthread_mutex_unlock(q->mu);
 	return NULL;
 }

@@ -190,9 +190,11 @@ model_drain(struct model *m)
 {
 	char buf[64];
 
-	__atomic_store_n(&m->woken, 0, __ATOMIC_RELEASE);
+	/* read first, then re-arm: a wake-up in between is seen by the
+	 * snapshot that follows this drain */
 	while (read(m->wake_rd, buf, sizeof buf) > 0)
 		;
+	__atomic_store_n(&m->woken, 0, __ATOMIC_RELEASE);
 }
 
 void
@@ -349,6 +351,7 @@ model_blob_add(struct model *m, const char *digest, const char *media_type,
 	b->size = size;
 	b->is_layer = is_layer;
 	b->state = BLOB_WAITING;
+	b->visited = 1u << BLOB_WAITING;
 	m->blobs[m->nblobs++] = b;
 	if ((size_t)m->nblobs * 2 > m->hash_cap)
 		hash_grow(m);

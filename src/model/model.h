@@ -91,6 +91,7 @@ struct model_blob {
 	const char *media_type;	/* "" when unknown */
 	int is_layer;		/* 0: a config (not in totals) */
 	enum blob_state state;
+	unsigned visited;	/* bit 1 << state: every state it was in */
 	uint64_t size;		/* 0: unknown */
 	uint64_t done;		/* bytes so far (includes resumed bytes) */
 	double speed;		/* bytes/s, smoothed */
@@ -292,7 +293,8 @@ struct source {
 	const struct source_ops *ops;
 	void *impl;
 	struct model *model;		/* owned by the source */
-	int add_failures;		/* images that could not be added */
+	int add_failures;		/* images of the command line that
+					 * could not be added (exit 1) */
 };
 
 int source_has(const struct source *s, unsigned cap);
@@ -305,6 +307,10 @@ int source_add_image(struct source *s, const char *ref, char **cause);
 int source_set_jobs(struct source *s, int n);
 int source_remove_image(struct source *s, int id, char **cause);
 void source_cancel_all(struct source *s);
+/* A view's own notice in the source's event log (a theme change, an
+ * image added by hand); the view writes nothing else. */
+void source_note(struct source *s, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* cancel_all, wait, free the source and its model. */
 void source_free(struct source *s);
 

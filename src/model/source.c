@@ -6,6 +6,7 @@
 #include "model.h"
 #include "util.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 
 int
@@ -65,14 +66,9 @@ source_retry_all(struct source *s)
 int
 source_add_image(struct source *s, const char *ref, char **cause)
 {
-	int id;
-
 	if (!source_has(s, SRC_ADD_IMAGE))
 		return refuse(s, cause);
-	id = s->ops->add_image(s->impl, ref, cause);
-	if (id < 0)
-		s->add_failures++;
-	return id;
+	return s->ops->add_image(s->impl, ref, cause);
 }
 
 int
@@ -96,6 +92,21 @@ source_cancel_all(struct source *s)
 {
 	if (s->ops->cancel_all != NULL)
 		s->ops->cancel_all(s->impl);
+}
+
+void
+source_note(struct source *s, int level, const char *fmt, ...)
+{
+	va_list ap;
+	char *text;
+
+	va_start(ap, fmt);
+	text = xvasprintf(fmt, ap);
+	va_end(ap);
+	model_lock(s->model);
+	model_event(s->model, level, EV_NOTE, -1, -1, "%s", text);
+	model_unlock(s->model);
+	free(text);
 }
 
 void

@@ -1,66 +1,100 @@
 /*
- * progress.c - plain, JSON and quiet output. One loop wakes on the jobs
- * queue's fd (or every 250 ms), takes a snapshot and compares it with what
- * it printed before: a line per layer state change, at most one
- * "Downloading" line per layer per second, never the same line twice.
+ * progress.c - the headless views: docker-style plain lines, Docker
+ * JSONMessage lines, and quiet. Each frame compares the snapshot with
+ * what was printed: a line for every state a layer went through (the
+ * model keeps the states each blob visited, so one too quick for a frame
+ * is still told), at most one "Downloading" line per layer per second,
+ * and the retries from the event log. Plain tells a layer shared by
+ * several images once; JSON tells it for each image, as docker does.
  */
 #include "view.h"
-#include "engine.h"
-#include "config.h"
 #include "util.h"
 
 #include <jansson.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct seen_blob {
-	int key;		/* state and attempt last printed */
-	double last_dl;		/* time of the last Downloading line */
-	char last[300];
+/* What was printed of one layer (plain: per blob; JSON: per image). */
+struct seen {
+	unsigned printed;	/* blob states told */
+	int final_key;		/* state * 1000 + attempts of a failure told */
+	int pull_complete;
+	enum blob_state last_state;	/* in the last frame */
+	double last_dl;
+	uint64_t last_done;
 };
 
 struct seen_image {
 	int started, ended;
-	int layers_known;
+	struct seen *layers;	/* JSON: one per manifest layer */
+	int nlayers;
 };
 
 struct out {
 	const struct options *o;
-	uint64_t ev_seq;		/* last event looked at */
-	struct seen_blob *blobs;	/* per (image, blob) for JSON */
-	int nblobs_cap;
-	struct seen_image images[64];
+	struct seen *blobs;		/* plain: by blob id */
+	int nblobs;
+	struct seen_image *images;
+	int nimages;
+};
+
+/* The order docker tells a layer's states in. */
+static const enum blob_state told_order[] = {
+	BLOB_WAITING, BLOB_DOWNLOADING, BLOB_VERIFYING, BLOB_DONE,
+	BLOB_EXISTS, BLOB_EXTRACTING,
 };
 
 static void
+json_put(json_t *o)
+{
+	char *text = json_dumps(o, JSON_COMPACT);
+
+	if (text != NULL) {
+		fputs(text, stdout);
+		fputc('\n', stdout);
+		free(text);
+	}
+	json_decref(o);
+}
+
+/* A docker progress bar with byte counts: "[===>   ] 1.2 MB/3.4 MB". */
+static json_t *
+json_bar(uint64_t cur, uint64_t tot)
+{
+	char c[32], t[32], bar[64], *text;
+	int w = 50, fill = tot ? (int)(cur * (uint64_t)w / tot) : 0, i;
+	json_t *s;
+
+	fmt_bytes(c, sizeof c, cur);
+	fmt_bytes(t, sizeof t, tot);
+	bar[0] = '[';
+	for (i = 0; i < w; i++)
+		bar[1 + i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+	bar[1 + w] = ']';
+	bar[2 + w] = '\0';
+	text = xasprintf("%s %s/%s", bar, c, t);
+	s = json_string(text);
+	free(text);
+	return s;
+}
+
+static void
 json_line(const char *image, const char *id, const char *status,
-    const struct snap_blob *b, const char *err)
+    int detail, uint64_t cur, uint64_t tot, const char *err)
 {
 	json_t *o = json_object();
-	char *text;
 
 	if (status != NULL)
 		json_object_set_new(o, "status", json_string(status));
-	if (b != NULL) {
+	if (detail) {
 		json_t *pd = json_object();
-		if (b->state == BLOB_DOWNLOADING || b->state == BLOB_STALLED ||
-		    b->state == BLOB_EXTRACTING) {
-			char cur[32], tot[32], bar[64];
-			int w = 50, fill = b->size ? (int)(b->done * w / b->size) : 0, i;
-			json_object_set_new(pd, "current", json_integer((json_int_t)b->done));
-			json_object_set_new(pd, "total", json_integer((json_int_t)b->size));
-			fmt_bytes(cur, sizeof cur, b->done);
-			fmt_bytes(tot, sizeof tot, b->size);
-			bar[0] = '[';
-			for (i = 0; i < w; i++)
-				bar[1 + i] = i < fill ? '=' : (i == fill ? '>' : ' ');
-			bar[1 + w] = ']';
-			bar[2 + w] = '\0';
-			text = xasprintf("%s %s/%s", bar, cur, tot);
-			json_object_set_new(o, "progress", json_string(text));
-			free(text);
+		if (detail > 1) {
+			json_object_set_new(pd, "current",
+			    json_integer((json_int_t)cur));
+			json_object_set_new(pd, "total",
+			    json_integer((json_int_t)tot));
+			json_object_set_new(o, "progress", json_bar(cur, tot));
 		}
 		json_object_set_new(o, "progressDetail", pd);
 	}
@@ -72,284 +106,295 @@ json_line(const char *image, const char *id, const char *status,
 		json_object_set_new(o, "error", json_string(err));
 	}
 	json_object_set_new(o, "image", json_string(image));
-	text = json_dumps(o, JSON_COMPACT);
-	if (text != NULL) {
-		fputs(text, stdout);
-		fputc('\n', stdout);
-		free(text);
-	}
-	json_decref(o);
+	json_put(o);
 }
 
-/* The words docker uses for a layer's state, with details. */
+/* Print one line about layer b in state st (maybe one it passed). */
 static void
-blob_text(const struct snap_blob *b, double now, char *out, size_t n)
+tell(struct out *w, const struct model_image *im, const struct model_blob *b,
+    enum blob_state st)
 {
-	char cur[32], tot[32];
+	const char *words = blob_state_name(st);
+	uint64_t cur = b->done, tot = b->size;
+	char a[32], c[32];
+	int bytes = st == BLOB_DOWNLOADING || st == BLOB_EXTRACTING;
 
-	switch (b->state) {
-	case BLOB_DOWNLOADING:
-	case BLOB_EXTRACTING:
-		fmt_bytes(cur, sizeof cur, b->done);
-		fmt_bytes(tot, sizeof tot, b->size);
-		snprintf(out, n, "%s %s / %s", blob_state_name(b->state), cur,
-		    tot);
-		break;
-	case BLOB_DONE:
-	case BLOB_EXISTS:
-		snprintf(out, n, "%s", b->extracted ? "Pull complete" :
-		    blob_state_name(b->state));
-		break;
-	case BLOB_RETRYING:
-		snprintf(out, n, "Retrying in %.0fs (attempt %d/%d): %s",
-		    b->retry_at > now ? b->retry_at - now + 0.5 : 0,
-		    b->attempts + 1, b->max_attempts, b->error);
-		break;
-	case BLOB_FAILED:
-		snprintf(out, n, "Failed: %s", b->error);
-		break;
-	default:
-		snprintf(out, n, "%s", blob_state_name(b->state));
+	if (st == BLOB_DOWNLOADING && b->state != BLOB_DOWNLOADING &&
+	    b->state != BLOB_STALLED)
+		cur = tot;	/* passed between two frames */
+	if (st == BLOB_EXTRACTING) {
+		cur = b->state == BLOB_EXTRACTING ? b->xdone : b->xsize;
+		tot = b->xsize;
 	}
-}
-
-static void
-emit_blob(struct out *w, const struct snapshot *s, const struct snap_blob *b,
-    struct seen_blob *seen, const struct snap_image *im)
-{
-	char text[300];
-	int key = (int)b->state * 1000 + b->attempts + b->extracted * 100000;
-	int dl = b->state == BLOB_DOWNLOADING || b->state == BLOB_EXTRACTING;
-
-	/* retries are printed from the event log, which misses none */
-	if (b->state == BLOB_RETRYING)
-		return;
-
-	if (seen->key == key && !dl)
-		return;
-	if (dl && seen->key == key && s->now - seen->last_dl < 1.0)
-		return;
-	blob_text(b, s->now, text, sizeof text);
-	if (strcmp(text, seen->last) == 0 && seen->key == key)
-		return;
-	seen->key = key;
-	if (dl)
-		seen->last_dl = s->now;
-	snprintf(seen->last, sizeof seen->last, "%s", text);
 	if (w->o->progress == PROGRESS_JSON) {
-		const char *status = text;
-		char words[64];
-		if (b->state != BLOB_RETRYING && b->state != BLOB_FAILED) {
-			snprintf(words, sizeof words, "%s", b->extracted &&
-			    (b->state == BLOB_DONE || b->state == BLOB_EXISTS) ?
-			    "Pull complete" : blob_state_name(b->state));
-			status = words;
-		}
-		json_line(im->ref, b->short_id, status, b,
-		    b->state == BLOB_FAILED ? b->error : NULL);
-	} else
-		printf("%s: %s\n", b->short_id, text);
+		if (st == BLOB_FAILED)
+			json_line(im->ref, b->short_id, "Failed", 1, 0, 0,
+			    b->error ? b->error : "failed");
+		else
+			json_line(im->ref, b->short_id, words, bytes ? 2 : 1,
+			    cur, tot, NULL);
+		return;
+	}
+	if (bytes) {
+		fmt_bytes(a, sizeof a, cur);
+		fmt_bytes(c, sizeof c, tot);
+		printf("%s: %s %s / %s\n", b->short_id, words, a, c);
+	} else if (st == BLOB_FAILED)
+		printf("%s: Failed: %s\n", b->short_id,
+		    b->error ? b->error : "failed");
+	else
+		printf("%s: %s\n", b->short_id, words);
 }
 
-static const char *
+static void
+emit_blob(struct out *w, const struct snapshot *s, const struct model_image *im,
+    const struct model_blob *b, struct seen *seen)
+{
+	unsigned fresh = b->visited & ~seen->printed;
+	size_t i;
+
+	for (i = 0; i < sizeof told_order / sizeof told_order[0]; i++)
+		if (fresh & (1u << told_order[i])) {
+			tell(w, im, b, told_order[i]);
+			if (told_order[i] == BLOB_DOWNLOADING)
+				seen->last_dl = s->now;
+		}
+	seen->printed |= fresh;
+	/* a stall is told each time it begins, even one too short for a
+	 * frame (the worker's state can go Stalled and back in between) */
+	if ((b->state == BLOB_STALLED && seen->last_state != BLOB_STALLED) ||
+	    ((fresh & (1u << BLOB_STALLED)) && b->state != BLOB_STALLED))
+		tell(w, im, b, BLOB_STALLED);
+	seen->last_state = b->state;
+	if (b->extracted && !seen->pull_complete) {
+		seen->pull_complete = 1;
+		if (w->o->progress == PROGRESS_JSON)
+			json_line(im->ref, b->short_id, "Pull complete", 1, 0, 0,
+			    NULL);
+		else
+			printf("%s: Pull complete\n", b->short_id);
+	}
+	if ((b->state == BLOB_FAILED || b->state == BLOB_CANCELLED) &&
+	    seen->final_key != (int)b->state * 1000 + b->attempts) {
+		seen->final_key = (int)b->state * 1000 + b->attempts;
+		tell(w, im, b, b->state);
+	}
+	if ((b->state == BLOB_DOWNLOADING || b->state == BLOB_EXTRACTING) &&
+	    !(fresh & (1u << b->state)) && s->now - seen->last_dl >= 1.0 &&
+	    (b->state == BLOB_DOWNLOADING ? b->done : b->xdone) !=
+	    seen->last_done) {
+		tell(w, im, b, b->state);
+		seen->last_dl = s->now;
+		seen->last_done = b->state == BLOB_DOWNLOADING ? b->done :
+		    b->xdone;
+	}
+}
+
+/* "team/app" from "127.0.0.1:5000/team/app:latest" */
+static char *
 repo_of(const char *ref)
 {
 	const char *slash = strchr(ref, '/');
-	return slash ? slash + 1 : ref;
+	char *r = xstrdup(slash ? slash + 1 : ref), *c;
+
+	r[strcspn(r, "@")] = '\0';
+	if ((c = strrchr(r, ':')) != NULL)
+		*c = '\0';
+	return r;
 }
 
 static void
-emit_image_start(struct out *w, const struct snap_image *im)
+emit_image_start(struct out *w, const struct model_image *im)
 {
-	char repo[256];
-	size_t n;
+	char *repo = repo_of(im->ref), *status;
 
-	snprintf(repo, sizeof repo, "%s", repo_of(im->ref));
-	n = strcspn(repo, "@");
-	repo[n] = '\0';
-	if (strrchr(repo, ':') != NULL)
-		*strrchr(repo, ':') = '\0';
 	if (w->o->progress == PROGRESS_JSON) {
-		char status[300];
-		snprintf(status, sizeof status, "Pulling from %s", repo);
-		json_line(im->ref, im->ref, status, NULL, NULL);
+		status = xasprintf("Pulling from %s", repo);
+		json_line(im->ref, im->ref, status, 0, 0, 0, NULL);
+		free(status);
 	} else if (w->o->progress == PROGRESS_PLAIN)
 		printf("%s: Pulling from %s\n", im->ref, repo);
+	free(repo);
 }
 
 static void
-emit_image_end(struct out *w, const struct snap_image *im)
+emit_image_end(struct out *w, const struct model_image *im)
 {
-	char line[400];
+	enum progress_mode p = w->o->progress;
+	char *line;
 
-	if (im->state == IMAGE_COMPLETE) {
-		snprintf(line, sizeof line, "Status: %s for %s", im->up_to_date ?
-		    "Image is up to date" : "Downloaded newer image", im->ref);
-		if (w->o->progress == PROGRESS_JSON) {
-			char d[100];
-			snprintf(d, sizeof d, "Digest: %s", im->digest);
-			json_line(im->ref, NULL, d, NULL, NULL);
-			json_line(im->ref, NULL, line, NULL, NULL);
-		} else if (w->o->progress == PROGRESS_PLAIN)
-			printf("Digest: %s\n%s\n%s\n", im->digest, line, im->ref);
-		else
-			printf("%s\n", im->ref);
-		if (im->unpack_dir[0] == '\0')
-			return;
-		if (w->o->progress == PROGRESS_JSON) {
-			char u[300];
-			snprintf(u, sizeof u, "Unpacked to %s", im->unpack_dir);
-			json_line(im->ref, NULL, u, NULL, NULL);
-		} else if (w->o->progress == PROGRESS_PLAIN)
-			printf("Unpacked to %s\n", im->unpack_dir);
+	if (im->state != IMAGE_COMPLETE) {
+		const char *why = im->error ? im->error :
+		    image_state_name(im->state);
+		if (p == PROGRESS_JSON)
+			json_line(im->ref, NULL, NULL, 0, 0, 0, why);
+		fflush(stdout);
+		fprintf(stderr, "pulltop: %s: %s\n", im->ref, why);
 		return;
 	}
-	if (w->o->progress == PROGRESS_JSON)
-		json_line(im->ref, NULL, NULL, NULL, im->error);
-	fflush(stdout);
-	fprintf(stderr, "pulltop: %s: %s\n", im->ref, im->error[0] ? im->error :
-	    image_state_name(im->state));
+	line = xasprintf("Status: %s for %s", im->note ? im->note :
+	    im->up_to_date ? "Image is up to date" : "Downloaded newer image",
+	    im->ref);
+	if (p == PROGRESS_JSON) {
+		char *d = xasprintf("Digest: %s", im->digest ? im->digest : "");
+		json_line(im->ref, NULL, d, 0, 0, 0, NULL);
+		json_line(im->ref, NULL, line, 0, 0, 0, NULL);
+		free(d);
+	} else if (p == PROGRESS_PLAIN)
+		printf("Digest: %s\n%s\n%s\n", im->digest ? im->digest : "",
+		    line, im->ref);
+	else
+		printf("%s\n", im->ref);
+	free(line);
+	if (im->unpack_dir == NULL || p == PROGRESS_QUIET)
+		return;
+	if (p == PROGRESS_JSON) {
+		line = xasprintf("Unpacked to %s", im->unpack_dir);
+		json_line(im->ref, NULL, line, 0, 0, 0, NULL);
+		free(line);
+	} else
+		printf("Unpacked to %s\n", im->unpack_dir);
 }
 
-/*
- * Retries, from the event log: a retry can begin and end between two
- * snapshots, but its event ("<id>: Retrying in 5s (attempt 2/5): cause",
- * or "<ref>: Retrying ..." for a manifest) is always there.
- */
+/* Retries, from the event log: one can begin and end between frames. */
 static void
 emit_retries(struct out *w, const struct snapshot *s)
 {
+	char line[1024];
 	int i, j;
 
+	if (s->events_new == 0 || w->o->progress == PROGRESS_QUIET)
+		return;
 	for (i = 0; i < s->nevents; i++) {
-		const struct snap_event *e = &s->events[i];
-		const char *sep = strstr(e->text, ": Retrying in ");
+		const struct model_event *e = &s->events[i];
+		const struct model_blob *b;
+		char *status;
 
-		if (e->seq <= w->ev_seq)
-			continue;
-		w->ev_seq = e->seq;
-		if (sep == NULL || w->o->progress == PROGRESS_QUIET)
+		if (e->seq < s->events_new || e->kind != EV_RETRYING)
 			continue;
 		if (w->o->progress == PROGRESS_PLAIN) {
-			printf("%s\n", e->text);
+			model_event_line(s, e, line, sizeof line);
+			printf("%s\n", line);
 			continue;
 		}
-		/* JSON: the layer's line for each image using it */
-		for (j = 0; j < s->nblobs; j++) {
-			const struct snap_blob *b = &s->blobs[j];
-			int k;
-
-			if ((size_t)(sep - e->text) != strlen(b->short_id) ||
-			    strncmp(e->text, b->short_id, sep - e->text) != 0)
-				continue;
-			for (k = 0; k < s->nimages; k++)
-				if (b->image_mask & (1ull << k))
-					json_line(s->images[k].ref, b->short_id,
-					    sep + 2, NULL, NULL);
-		}
-		for (j = 0; j < s->nimages; j++)
-			if ((size_t)(sep - e->text) == strlen(s->images[j].ref) &&
-			    strncmp(e->text, s->images[j].ref, sep - e->text) == 0)
-				json_line(s->images[j].ref, NULL, sep + 2, NULL,
-				    NULL);
+		status = xasprintf("Retrying in %.0fs (attempt %d/%d)%s%s",
+		    e->delay, e->attempt, e->max_attempts,
+		    e->text[0] ? ": " : "", e->text);
+		if (e->blob >= 0 && e->blob < s->nblobs) {
+			b = &s->blobs[e->blob];
+			for (j = 0; j < b->nimages; j++)
+				if (b->images[j] < s->nimages)
+					json_line(s->images[b->images[j]].ref,
+					    b->short_id, status, 0, 0, 0, NULL);
+		} else if (e->image >= 0 && e->image < s->nimages)
+			json_line(s->images[e->image].ref, NULL, status, 0, 0,
+			    0, NULL);
+		free(status);
 	}
 }
 
 static void
-step(struct out *w, const struct snapshot *s)
+grow(struct out *w, const struct snapshot *s)
 {
+	int i;
+
+	if (s->nblobs > w->nblobs) {
+		w->blobs = xrealloc(w->blobs, (size_t)s->nblobs * sizeof *w->blobs);
+		memset(w->blobs + w->nblobs, 0,
+		    (size_t)(s->nblobs - w->nblobs) * sizeof *w->blobs);
+		w->nblobs = s->nblobs;
+	}
+	if (s->nimages > w->nimages) {
+		w->images = xrealloc(w->images,
+		    (size_t)s->nimages * sizeof *w->images);
+		memset(w->images + w->nimages, 0,
+		    (size_t)(s->nimages - w->nimages) * sizeof *w->images);
+		w->nimages = s->nimages;
+	}
+	for (i = 0; i < s->nimages; i++) {
+		struct seen_image *si = &w->images[i];
+
+		if (si->nlayers < s->images[i].nlayers) {
+			si->layers = xrealloc(si->layers,
+			    (size_t)s->images[i].nlayers * sizeof *si->layers);
+			memset(si->layers + si->nlayers, 0,
+			    (size_t)(s->images[i].nlayers - si->nlayers) *
+			    sizeof *si->layers);
+			si->nlayers = s->images[i].nlayers;
+		}
+	}
+}
+
+/* The image that tells a shared layer in plain output: its first. */
+static int
+first_image(const struct model_blob *b)
+{
+	int i, first = -1;
+
+	for (i = 0; i < b->nimages; i++)
+		if (first < 0 || b->images[i] < first)
+			first = b->images[i];
+	return first;
+}
+
+static void
+headless_frame(void *ctx, const struct snapshot *s, int changed)
+{
+	struct out *w = ctx;
 	int i, j;
 
+	if (!changed)
+		return;
+	grow(w, s);
 	emit_retries(w, s);
-
-	for (i = 0; i < s->nimages && i < 64; i++) {
-		const struct snap_image *im = &s->images[i];
+	for (i = 0; i < s->nimages; i++) {
+		const struct model_image *im = &s->images[i];
 		struct seen_image *si = &w->images[i];
 
 		if (!si->started) {
 			si->started = 1;
 			emit_image_start(w, im);
 		}
-		if (w->o->progress == PROGRESS_QUIET)
-			continue;
-		for (j = 0; j < s->nblobs; j++) {
-			const struct snap_blob *b = &s->blobs[j];
-			struct seen_blob *seen;
+		for (j = 0; w->o->progress != PROGRESS_QUIET &&
+		    j < im->nlayers; j++) {
+			const struct model_blob *b;
 
-			if (!b->is_layer || !(b->image_mask & (1ull << i)))
+			if (im->layers[j] < 0 || im->layers[j] >= s->nblobs)
 				continue;
-			/* plain prints a shared layer once; JSON per image */
-			if (w->o->progress == PROGRESS_PLAIN) {
-				if ((b->image_mask & ((1ull << i) - 1)) != 0)
-					continue;
-				seen = &w->blobs[j];
-			} else
-				seen = &w->blobs[i * s->nblobs + j];
-			emit_blob(w, s, b, seen, im);
+			b = &s->blobs[im->layers[j]];
+			if (w->o->progress == PROGRESS_JSON)
+				emit_blob(w, s, im, b, &si->layers[j]);
+			else if (first_image(b) == i)
+				emit_blob(w, s, im, b, &w->blobs[b->id]);
 		}
 	}
-	for (i = 0; i < s->nimages && i < 64; i++) {
-		const struct snap_image *im = &s->images[i];
-		int final = im->state == IMAGE_COMPLETE ||
-		    im->state == IMAGE_FAILED || im->state == IMAGE_CANCELLED;
-		if (final && !w->images[i].ended) {
+	for (i = 0; i < s->nimages; i++)
+		if (image_state_final(s->images[i].state) &&
+		    !w->images[i].ended) {
 			w->images[i].ended = 1;
-			emit_image_end(w, im);
+			emit_image_end(w, &s->images[i]);
 		}
-	}
 	fflush(stdout);
 }
 
 int
-progress_run(struct jobq *q, const struct options *o)
+view_headless(struct source *src, const struct options *o)
 {
-	struct out w;
+	static const struct view_ops ops = {
+		.frame = headless_frame,
+	};
 	struct snapshot s;
-	struct pollfd pfd;
-	int i, status = 0, cap_nblobs = 0;
+	struct out w;
+	int status, i;
 
 	memset(&w, 0, sizeof w);
+	memset(&s, 0, sizeof s);
 	w.o = o;
-	pfd.fd = jobq_wakeup_fd(q);
-	pfd.events = POLLIN;
-	for (;;) {
-		if (poll(&pfd, 1, 250) > 0)
-			jobq_drain_wakeup(q);
-		if (sig_caught) {
-			jobq_cancel_all(q);
-			jobq_wait_all(q);
-		}
-		jobq_snapshot(q, &s);
-		if (s.nblobs != cap_nblobs) {
-			/* keep per-blob memory when the blob count grows */
-			int n = s.nblobs * (s.nimages ? s.nimages : 1);
-			struct seen_blob *nb = xcalloc(n ? n : 1, sizeof *nb);
-			int oldn = cap_nblobs, im;
-
-			for (i = 0; i < n; i++)
-				nb[i].key = -1;	/* nothing printed yet */
-			for (im = 0; w.blobs != NULL && im < s.nimages; im++)
-				for (i = 0; i < oldn; i++)
-					if (im * oldn + i < w.nblobs_cap)
-						nb[im * s.nblobs + i] =
-						    w.blobs[im * oldn + i];
-			free(w.blobs);
-			w.blobs = nb;
-			w.nblobs_cap = n;
-			cap_nblobs = s.nblobs;
-		}
-		step(&w, &s);
-		if (s.all_final && s.nimages > 0) {
-			for (i = 0; i < s.nimages; i++)
-				if (s.images[i].state != IMAGE_COMPLETE)
-					status = 1;
-			snapshot_free(&s);
-			break;
-		}
-		snapshot_free(&s);
-	}
+	status = view_loop(src, &ops, &w, &s, 10);
+	for (i = 0; i < w.nimages; i++)
+		free(w.images[i].layers);
+	free(w.images);
 	free(w.blobs);
-	if (sig_caught)
-		return sig_exit_status();
+	snapshot_free(&s);
 	return status;
 }

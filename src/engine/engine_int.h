@@ -1,0 +1,139 @@
+/*
+ * engine_int.h - pulltop's own pull engine inside: the jobs queue, its
+ * worker threads, one thread per image, and the state machine that is the
+ * only writer of blob and image states. Shared by the files of
+ * src/engine and nobody else.
+ *
+ * LOCKING
+ * One mutex guards everything here and the model's records: the model's
+ * own (q->mu is model_mutex(q->m)). Workers download unlocked and take
+ * the lock to publish progress or change state. Views never take it for
+ * long: they copy changed records (see model.h).
+ *
+ * IDS
+ * An engine blob or image has the id of its model record; q->blobs[id]
+ * and model_blob(q->m, id) are the same blob.
+ */
+#ifndef PULLTOP_ENGINE_INT_H
+#define PULLTOP_ENGINE_INT_H
+
+#include <pthread.h>
+
+#include "engine.h"
+#include "config.h"
+#include "model.h"
+#include "oci.h"
+#include "util.h"
+
+#define MAX_WORKERS 32
+
+/* A small set of image ids (the images that still want a blob). */
+struct idset {
+	int *v;
+	int n, cap;
+};
+
+struct blob {
+	int id;
+	struct model_blob *m;	/* display state: state, bytes, error... */
+	const struct ref *src;	/* where to fetch it: the first image's ref */
+	struct idset want;	/* images (not cancelled) that want it */
+	int cancel;		/* the worker must stop */
+	int running;		/* a worker holds it */
+};
+
+struct image {
+	int id;
+	struct jobq *q;		/* immutable */
+	struct model_image *m;	/* display state */
+	struct ref ref;		/* immutable after creation */
+	char digest[72];	/* the platform manifest's */
+	char media_type[128];
+	struct buf manifest;	/* the chosen manifest's bytes */
+	int *layers;		/* blob ids, manifest order */
+	int nlayers;
+	char (*diff_ids)[72];	/* from the config, with --unpack */
+	int unpacked;		/* the rootfs is in place */
+	int resolved;
+	int cancel;		/* cancel requested */
+	int retry;		/* retry requested: wakes a parked thread */
+};
+
+struct jobq {
+	pthread_mutex_t *mu;	/* the model's */
+	pthread_cond_t work;	/* workers wait here for jobs */
+	pthread_cond_t change;	/* anything that waits on state */
+	struct model *m;
+	const struct options *opt;
+	struct store *store;
+	struct regclient *reg;
+	char *platform;		/* wanted platform */
+	struct image **images;
+	int nimages, cap_images;
+	struct blob **blobs;
+	int nblobs, cap_blobs;
+	int scan_from;		/* no WAITING blob below this index */
+	int jobs_limit, active;
+	pthread_t workers[MAX_WORKERS];
+	int nworkers;
+	int image_threads;
+	int quit;
+};
+
+/* jobq.c */
+/* Lock held: after a change that something may wait for. */
+void jq_changed(struct jobq *q);
+/* Wait on cond until deadline (monotonic) or a change; lock held. */
+void jq_wait_until(struct jobq *q, pthread_cond_t *c, double deadline);
+/* Find or add a layer blob; lock held. */
+struct blob *jq_blob_add(struct jobq *q, const struct ref *src,
+    const char *digest, const char *media_type, uint64_t size);
+
+/* idset.c-style helpers (jobq.c) */
+int idset_has(const struct idset *s, int id);
+void idset_add(struct idset *s, int id);
+void idset_del(struct idset *s, int id);
+
+/*
+ * state.c: the only writer of blob and image states. Every function takes
+ * the lock held, changes the engine's and the model's record together,
+ * records the event that goes with it, and wakes whoever waits.
+ */
+void st_blob_waiting(struct jobq *q, struct blob *b, const char *note);
+int st_blob_requeue(struct jobq *q, struct blob *b, int asked);
+void st_blob_attempt(struct jobq *q, struct blob *b, uint64_t have);
+void st_blob_progress(struct jobq *q, struct blob *b, uint64_t done,
+    double speed);
+void st_blob_stalled(struct jobq *q, struct blob *b, int stalled);
+void st_blob_verifying(struct jobq *q, struct blob *b);
+void st_blob_retry_wait(struct jobq *q, struct blob *b, double delay,
+    const char *cause);
+void st_blob_finish(struct jobq *q, struct blob *b, enum blob_state st,
+    const char *cause);
+int st_blob_cancel(struct jobq *q, struct blob *b, int quiet);
+void st_blob_extracting(struct jobq *q, struct blob *b);
+void st_blob_extracted(struct jobq *q, struct blob *b, enum blob_state back,
+    int ok);
+void st_blob_extract_progress(struct jobq *q, struct blob *b, uint64_t done,
+    uint64_t total);
+
+void st_image_resolved(struct jobq *q, struct image *im, const char *platform,
+    const char *repo_digest);
+void st_image_resolving(struct jobq *q, struct image *im);
+void st_image_downloading(struct jobq *q, struct image *im);
+void st_image_fail(struct jobq *q, struct image *im, enum image_state st,
+    const char *cause);
+void st_image_complete(struct jobq *q, struct image *im);
+int st_image_cancel(struct jobq *q, struct image *im);
+int st_image_retry(struct jobq *q, struct image *im);
+void st_image_drop(struct jobq *q, struct image *im);
+int st_blob_retry(struct jobq *q, struct blob *b);
+
+/* fetch.c: run every attempt of one blob on a worker's connection. */
+struct regconn;
+void fetch_blob(struct jobq *q, struct regconn *k, struct blob *b);
+
+/* image.c: the thread that resolves, waits for and commits one image. */
+void *image_main(void *arg);
+
+#endif

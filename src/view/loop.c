@@ -1,0 +1,91 @@
+/*
+ * loop.c - the one front-end loop (see view.h): poll, snapshot at a
+ * bounded rate, signals, exit status.
+ */
+#include "view.h"
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#define MAX_FDS 8
+
+int
+view_status(const struct source *src, const struct snapshot *s)
+{
+	int i;
+
+	if (sig_caught)
+		return sig_exit_status();
+	if (src->add_failures > 0)
+		return 1;
+	for (i = 0; i < s->nimages; i++)
+		if (s->images[i].state != IMAGE_COMPLETE)
+			return 1;
+	return 0;
+}
+
+static int
+loop_done(const struct view_ops *ops, void *ctx, const struct snapshot *s)
+{
+	if (ops->done != NULL)
+		return ops->done(ctx, s);
+	return s->all_final;
+}
+
+int
+view_loop(struct source *src, const struct view_ops *ops, void *ctx,
+    struct snapshot *s, double hz)
+{
+	struct model *m = src->model;
+	struct pollfd fds[MAX_FDS + 1];
+	double frame = 1.0 / hz, last = -1, now, wait;
+	int dirty = 1, want = 1, cancelled = 0, n, r;
+
+	for (;;) {
+		now = now_mono();
+		if (sig_caught && !cancelled) {
+			source_cancel_all(src);
+			cancelled = 1;
+		}
+		if ((dirty || want) && now - last >= frame) {
+			if (dirty)
+				model_snapshot(m, s);
+			else
+				s->now = now;
+			ops->frame(ctx, s, dirty);
+			last = now;
+			dirty = want = 0;
+			if (loop_done(ops, ctx, s) || (cancelled && s->all_final))
+				break;
+		}
+		if (dirty || want) {
+			wait = last + frame - now;
+		} else {
+			wait = ops->tick != NULL ? ops->tick(ctx, s, now) : -1;
+			if (cancelled && (wait < 0 || wait > 0.1))
+				wait = 0.1;
+		}
+		n = ops->fds != NULL ? ops->fds(ctx, fds + 1, MAX_FDS) : 0;
+		fds[0].fd = model_wakeup_fd(m);
+		/* while a frame is due, the source's wake-ups wait for it */
+		fds[0].events = dirty ? 0 : POLLIN;
+		fds[0].revents = 0;
+		r = poll(fds, (nfds_t)n + 1, wait < 0 ? -1 :
+		    (int)ceil(wait * 1000));
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r < 0)
+			continue;
+		if (fds[0].revents & POLLIN) {
+			model_drain(m);
+			dirty = 1;
+		}
+		if (r == 0 && !dirty)
+			want = 1;	/* a tick */
+		if (n > 0 && ops->input != NULL && ops->input(ctx, fds + 1, n))
+			want = 1;
+	}
+	return view_status(src, s);
+}
