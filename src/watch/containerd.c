@@ -362,7 +362,7 @@ bind(struct cwatch *w, struct ingest *in, double now, double wall)
 	in->blob = model_blob_add(w->m, id, "", in->total, layer, NULL);
 	free(id);
 	b = model_blob(w->m, in->blob);
-	b->state = BLOB_DOWNLOADING;
+	group_blob_state(b, BLOB_DOWNLOADING);
 	if (in->total > 0)
 		b->size = in->total;
 	b->done = in->cur;
@@ -407,7 +407,7 @@ update(struct cwatch *w, struct ingest *in, double now, double wall)
 	    (in->total == 0 || b->size == in->total))
 		return;
 	b->done = in->cur;
-	b->state = state;
+	group_blob_state(b, state);
 	b->speed = speed;
 	if (in->total > 0)
 		b->size = in->total;
@@ -423,7 +423,7 @@ finish(struct cwatch *w, struct ingest *in, double now)
 	struct model_blob *b = model_blob(w->m, in->blob);
 	char done[32], size[32];
 
-	b->state = in->end;
+	group_blob_state(b, in->end);
 	b->finished = now;
 	b->speed = 0;
 	if (in->end == BLOB_DONE) {
@@ -578,6 +578,7 @@ watch_main(void *arg)
 
 /* ------------------------------------------------------------ source */
 
+/* Quit or a signal: stop looking; nothing is left to wait for. */
 static void
 cw_cancel_all(void *impl)
 {
@@ -587,6 +588,9 @@ cw_cancel_all(void *impl)
 	if (write(w->stop_wr, &c, 1) < 0) {
 		/* full: already asked to stop */
 	}
+	model_lock(w->m);
+	model_set_final(w->m, MODEL_FINAL_YES);
+	model_unlock(w->m);
 }
 
 static void

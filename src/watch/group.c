@@ -79,6 +79,13 @@ group_free(struct group *g)
 	free(g);
 }
 
+void
+group_blob_state(struct model_blob *b, enum blob_state st)
+{
+	b->state = st;
+	b->visited |= 1u << st;
+}
+
 /* ------------------------------------------------------------ the cache */
 
 /* The first 16 hex digits are as good a hash as any. */
@@ -295,8 +302,8 @@ add_layers(struct group *g, struct model *m, const struct entry *e, int id,
 		    &added);
 		b = model_blob(m, ids[i]);
 		if (added) {
-			b->state = find(g, d->digest + 7) >= 0 ?
-			    BLOB_EXISTS : BLOB_WAITING;
+			group_blob_state(b, find(g, d->digest + 7) >= 0 ?
+			    BLOB_EXISTS : BLOB_WAITING);
 			model_set_str(m, &b->where, &b->meta_gen, ns);
 			model_touch_blob(m, b);
 		} else if (b->size == 0) {
@@ -383,7 +390,7 @@ layers_move(struct model *m, struct model_image *im, enum blob_state from,
 		struct model_blob *b = model_blob(m, im->layers[i]);
 
 		if (b != NULL && b->state == from) {
-			b->state = to;
+			group_blob_state(b, to);
 			model_touch_blob(m, b);
 		}
 	}

@@ -14,6 +14,13 @@ struct group;
 
 #define GROUP_MANIFEST_MAX (4u << 20)	/* larger blobs are not read */
 
+enum blob_state;
+struct model_blob;
+
+/* Lock held: put b in state st and keep it among the states it visited
+ * (the headless views tell each once). For every state the watch sets. */
+void group_blob_state(struct model_blob *b, enum blob_state st);
+
 /* content_fd: the content store's folder, kept open by the caller. */
 struct group *group_new(int content_fd);
 void group_free(struct group *g);
