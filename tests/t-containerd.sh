@@ -237,8 +237,120 @@ else
 fi
 proxy_set '{}'
 
+# ------------------------- pulltop itself: plain, JSON and the dashboard
+P=$PULLTOP
+if ctrd_start "$T/c3"; then
+	proxy_set '{"rate": 1000000, "times": -1}'
+	"$P" --watch containerd --containerd-root "$CTRD_ROOT" --exit-when-done \
+	    --progress plain >"$T/p.out" 2>"$T/p.err" &
+	pp=$!
+	"$P" --watch containerd --containerd-root "$CTRD_ROOT" --exit-when-done \
+	    --progress json >"$T/j.out" 2>"$T/j.err" &
+	pj=$!
+	t_track_pid "$pp"
+	t_track_pid "$pj"
+	tmux_server "pulltop-t-containerd-$$"
+	printf -v cmd '%q ' sh -c '"$@"; echo $? >"$0"' "$T/tty.status" \
+	    "$P" --watch containerd --containerd-root "$CTRD_ROOT" \
+	    --exit-when-done --progress tty
+	tm new-session -d -s D -x 120 -y 32 "$cmd"
+	sleep 0.5
+	fetch testns "$BIG" >"$T/ctr4.out" 2>&1 &
+	c4=$!
+	# the dashboard mid-pull
+	scr=""
+	for ((i = 0; i < 60; i++)); do
+		scr=$(tm capture-pane -p -t D)
+		grep -q 'Downloading' <<<"$scr" && grep -q "${BIG_L0:0:12}" <<<"$scr" &&
+		    grep -Eq '[1-9][0-9.]* ?[kM]B */ *4\.2 MB|[0-9.]+ ?MB/s' <<<"$scr" && break
+		sleep 0.2
+	done
+	echo "$scr" >"$T/tty-mid.txt"
+	wait "$c4"
+	for ((i = 0; i < 50; i++)); do
+		[ -s "$T/tty.status" ] && ! t_alive "$pp" && ! t_alive "$pj" && break
+		sleep 0.2
+	done
+	prc=$(wait "$pp"; echo $?) jrc=$(wait "$pj"; echo $?)
+	[ "$prc" = 0 ] && [ "$jrc" = 0 ] && [ "$(cat "$T/tty.status" 2>/dev/null)" = 0 ] &&
+		t_pass "pulltop --watch containerd --exit-when-done: plain, JSON and the dashboard leave with 0" ||
+		t_fail "pulltop --watch containerd --exit-when-done: plain, JSON and the dashboard leave with 0" \
+		    "plain $prc, json $jrc, tty $(cat "$T/tty.status" 2>/dev/null): $(head -n 2 "$T/p.err" "$T/j.err")"
+	check "plain: each layer Downloading with growing bytes of its total, then Download complete" "
+import re
+text = open(sys.argv[1]).read()
+for spec in '$BIG_LAYERS'.split():
+    hexd, size = spec.split(':')
+    dl = re.findall(r'^' + hexd[:12] + r': Downloading ([0-9.]+ [kMG]?B) / 4\.2 MB$', text, re.M)
+    grow = [d for d in dl if d not in ('0 B', '4.2 MB')]
+    if len(set(grow)) < 2: fail(hexd[:12] + ': no growing bytes: %s' % dl)
+    if not re.search('^' + hexd[:12] + ': Download complete$', text, re.M):
+        fail(hexd[:12] + ': no Download complete')
+" "$T/p.out"
+	check "plain: the image is its namespace and manifest, Pulling from the namespace, then Downloaded" "
+text = open(sys.argv[1]).read()
+name = 'testns@$BIG_MF'
+for want in (name + ': Pulling from testns', 'Digest: $BIG_MF',
+             'Status: Downloaded newer image for ' + name):
+    if want not in text.split(chr(10)): fail('no line: ' + want)
+" "$T/p.out"
+	t_check "json: every line is JSON" json_lines_valid "$T/j.out" || true
+	check "json: each layer's progressDetail grows to its total, in image testns@manifest" "
+docs = [json.loads(' '.join(l)) for l in lines if l and l[0]]
+for spec in '$BIG_LAYERS'.split():
+    hexd, size = spec.split(':')
+    mine = [d for d in docs if d.get('id') == hexd[:12]]
+    if any(d.get('image') != 'testns@$BIG_MF' for d in mine): fail(hexd[:12] + ': image is not testns@manifest')
+    cur = [d['progressDetail']['current'] for d in mine if d.get('status') == 'Downloading']
+    tot = set(d['progressDetail']['total'] for d in mine if d.get('status') == 'Downloading')
+    if tot != {int(size)}: fail(hexd[:12] + ': totals %s' % tot)
+    if len(set(c for c in cur if 0 < c < int(size))) < 2: fail(hexd[:12] + ': current did not grow: %s' % cur)
+    if not any(d.get('status') == 'Download complete' for d in mine): fail(hexd[:12] + ': no Download complete')
+" "$T/j.out"
+	check "dashboard: READ ONLY, the image, its layers Downloading with their namespace" "
+text = open(sys.argv[1]).read()
+for want in ('READ ONLY', 'testns@sha256:${BIG_MF:7:6}', '${BIG_L0:0:12}', 'Downloading', 'testns'):
+    if want not in text: fail('not on screen: ' + want + ' --- ' + text[:1500])
+" "$T/tty-mid.txt"
+	ctrd_stop
+else
+	t_fail "pulltop: containerd runs" "$(tail -n 3 "$T/c3/log")"
+fi
+
+# ------------------------------- pulltop: stalled then aborted, plain lines
+if ctrd_start "$T/c4"; then
+	"$P" --watch containerd --containerd-root "$CTRD_ROOT" --stall-timeout 2 \
+	    --progress plain >"$T/sp.out" 2>"$T/sp.err" &
+	pp=$!
+	t_track_pid "$pp"
+	proxy_set '{"rate": 2000000, "stall_after": 1500000, "only": "'"$BIG_L0"'", "times": 1}'
+	fetch testns "$BIG" >"$T/ctr5.out" 2>&1 &
+	c5=$!
+	sleep 5
+	kill -KILL "$c5"
+	wait "$c5" 2>/dev/null
+	for l in $(ctr -a "$CTRD_SOCK" -n testns leases ls -q); do
+		ctr -a "$CTRD_SOCK" -n testns leases rm --sync "$l" >/dev/null
+	done
+	sleep 4.5
+	t_kill_pid "$pp"
+	grep -qx "${BIG_L0:0:12}: Stalled" "$T/sp.out" &&
+		t_pass "plain: the stalled layer is told Stalled" ||
+		t_fail "plain: the stalled layer is told Stalled" "$(grep "${BIG_L0:0:12}" "$T/sp.out" | tail -n 3)"
+	grep -qx "${BIG_L0:0:12}: Aborted: the download went away at 1.0 MB of 4.2 MB" "$T/sp.out" &&
+		t_pass "plain: the layer whose ingest went away is told Aborted, with the bytes it had" ||
+		t_fail "plain: the layer whose ingest went away is told Aborted, with the bytes it had" "$(grep "${BIG_L0:0:12}" "$T/sp.out" | tail -n 3)"
+	grep -qx "pulltop: testns@$BIG_MF: the pull stopped with 2 of 3 layers in the store" "$T/sp.err" &&
+		t_pass "plain: the image that stopped is one line on stderr" ||
+		t_fail "plain: the image that stopped is one line on stderr" "$(cat "$T/sp.err")"
+	ctrd_stop
+else
+	t_fail "pulltop stall: containerd runs" "$(tail -n 3 "$T/c4/log")"
+fi
+proxy_set '{}'
+
 # ------------------------------------------------------------------ errors
-err1=$("$DRV" "$T/nothere" 2>&1 >/dev/null); rc=$?
+err1=$("$PULLTOP" --watch containerd --containerd-root "$T/nothere" --progress plain 2>&1 >/dev/null); rc=$?
 [ "$rc" -eq 2 ] && [ "$(echo "$err1" | wc -l)" -eq 1 ] &&
     echo "$err1" | grep -q "no containerd content store at $T/nothere/io.containerd.content.v1.content" &&
 	t_pass "no content store: one line naming the path, exit 2" ||
@@ -250,7 +362,8 @@ mkdir -p "$H/io.containerd.content.v1.content/ingest" "$H/io.containerd.content.
 chmod 700 "$H"
 chmod 755 "$T"
 if command -v setpriv >/dev/null; then
-	err2=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$DRV" "$H" 2>&1 >/dev/null); rc=$?
+	err2=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$PULLTOP" --watch containerd \
+	    --containerd-root "$H" --progress plain 2>&1 >/dev/null); rc=$?
 	[ "$rc" -eq 2 ] && [ "$(echo "$err2" | wc -l)" -eq 1 ] && echo "$err2" | grep -q "needs root" &&
 		t_pass "permission denied: one line saying root is needed, exit 2" ||
 		t_fail "permission denied: one line saying root is needed, exit 2" "rc $rc: $err2"
