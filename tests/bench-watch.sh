@@ -30,14 +30,26 @@ W=$(t_tmpdir) || exit 1
 C=$W/root/io.containerd.content.v1.content
 mkdir -p "$C/ingest" "$C/blobs/sha256"
 
-# the downloads: made, then grown, by one small python process
+# the downloads: one image's layers (its manifest committed first, as
+# containerd does), made, then grown, by one small python process
 python3 - "$C" "$N" "$((SECS + 30))" <<'EOF' &
-import hashlib, os, sys, time
+import hashlib, json, os, sys, time
 content, n, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 now = time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime())
+layer = lambda i: hashlib.sha256(b"bench layer %d" % i).hexdigest()
+mt = "application/vnd.oci.image.layer.v1.tar+gzip"
+manifest = json.dumps({"schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+               "digest": "sha256:" + "0" * 64, "size": 100},
+    "layers": [{"mediaType": mt, "digest": "sha256:" + layer(i),
+                "size": 64 << 20} for i in range(n)]}).encode()
+with open(os.path.join(content, "blobs", "sha256",
+                       hashlib.sha256(manifest).hexdigest()), "wb") as f:
+    f.write(manifest)
 files = []
 for i in range(n):
-    digest = hashlib.sha256(b"bench layer %d" % i).hexdigest()
+    digest = layer(i)
     ref = "k8s.io/%d/layer-sha256:%s" % (i + 1, digest)
     d = os.path.join(content, "ingest", hashlib.sha256(ref.encode()).hexdigest())
     os.mkdir(d)

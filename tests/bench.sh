@@ -33,6 +33,8 @@
 #   BENCH_TTY_RATE   --limit-rate for that row (default 16K: ~10 s a pull)
 #   BENCH_TTY=0      skip the dashboard CPU row
 #   BENCH_TIMEOUT    seconds before one tool run is killed (default 120)
+# Last, the CPU cost of --watch containerd (tests/bench-watch.sh, its own
+# BENCH_WATCH_* settings).
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$T_ROOT" || exit 1
@@ -371,6 +373,11 @@ PY
 else
 	broke "unpack: could not pull $UNPACK_IMG: $(tail -n 2 "$W/unpack-pull.log" | tr '\n' ' ')"
 fi
+
+# ------------------------------------------- watching containerd's store
+# 50 growing ingests in a hand-built content store (tests/bench-watch.sh)
+echo
+bash "$T_LIB_DIR/bench-watch.sh" || broke "watching containerd: see above"
 
 # --------------------------------------------------------------------- report
 
