@@ -44,7 +44,7 @@ STAMP    := $(O)/.build-$(BUILD_ID)
 # named after it; a folder sees only the headers of the folders listed for
 # it here, so a wrong include does not compile. ui/ sees the model, the
 # views and util, never the registry, the store or the engine.
-SUBSYSTEMS := util config oci registry store unpack model engine view
+SUBSYSTEMS := util config oci registry store unpack model engine view watch
 SEES_util     :=
 SEES_model    := util
 SEES_config   := util
@@ -54,6 +54,7 @@ SEES_store    := util
 SEES_unpack   := util
 SEES_engine   := util config oci registry store unpack model
 SEES_view     := util config model
+SEES_watch    := util config model oci
 SEES_ui       := util config model view
 SEES_main     := $(SUBSYSTEMS) ui
 sees = $(foreach d,$(SEES_$(1)),-I$(if $(filter ui,$(d)),ui,src/$(d)))

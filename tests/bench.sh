@@ -35,6 +35,8 @@
 #   BENCH_TIMEOUT    seconds before one tool run is killed (default 120)
 #   BENCH_SCALE=0    skip the scale case (200 images x 20 layers)
 #   BENCH_SCALE_RUNS rounds of the scale case (default 3)
+# Last, the CPU cost of --watch containerd (tests/bench-watch.sh, its own
+# BENCH_WATCH_* settings).
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$T_ROOT" || exit 1
@@ -485,6 +487,11 @@ PY
 else
 	broke "unpack: could not pull $UNPACK_IMG: $(tail -n 2 "$W/unpack-pull.log" | tr '\n' ' ')"
 fi
+
+# ------------------------------------------- watching containerd's store
+# 50 growing ingests in a hand-built content store (tests/bench-watch.sh)
+echo
+bash "$T_LIB_DIR/bench-watch.sh" || broke "watching containerd: see above"
 
 # --------------------------------------------------------------------- report
 

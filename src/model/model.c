@@ -25,6 +25,7 @@ struct model {
 	double started;
 	int jobs_limit;
 	double rate_cap;
+	enum model_final final;
 
 	struct model_image **images;
 	int nimages, cap_images;
@@ -227,6 +228,16 @@ void
 model_set_rate_cap(struct model *m, double bytes_per_s)
 {
 	m->rate_cap = bytes_per_s;
+}
+
+void
+model_set_final(struct model *m, enum model_final f)
+{
+	if (m->final == f)
+		return;
+	m->final = f;
+	m->gen++;
+	wake(m);
 }
 
 /* ----------------------------------------------------------- records */
@@ -529,6 +540,7 @@ model_view_get(struct model *m, struct model_view *v)
 	v->started = m->started;
 	v->jobs_limit = m->jobs_limit;
 	v->rate_cap = m->rate_cap;
+	v->final = m->final;
 	v->nimages = m->nimages;
 	v->nblobs = m->nblobs;
 	v->images = m->images;

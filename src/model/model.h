@@ -69,6 +69,19 @@ int blob_state_final(enum blob_state s);
 int blob_state_active(enum blob_state s);	/* shown in the Active pane */
 int image_state_final(enum image_state s);
 
+/*
+ * Who says a snapshot's all_final. MODEL_FINAL_RECORDS (the default): it
+ * is derived from the image states. A source that watches pulls done by
+ * others (containerd's content store) has no end of its own, so it says
+ * it outright: MODEL_FINAL_NO (keep watching) until it has seen nothing
+ * active for a while and the user asked to leave then (MODEL_FINAL_YES).
+ */
+enum model_final {
+	MODEL_FINAL_RECORDS,
+	MODEL_FINAL_NO,
+	MODEL_FINAL_YES,
+};
+
 /* --------------------------------------------------------------- records */
 
 struct model_blob {
@@ -172,6 +185,7 @@ struct snapshot {
 	/* private */
 	int cap_images, cap_blobs;
 	uint64_t ev_seq;
+	enum model_final final;		/* the source's word on all_final */
 };
 
 /* ---------------------------------------------------------------- model */
@@ -217,6 +231,8 @@ void model_set_str(struct model *m, char **field, uint64_t *meta_gen,
 void model_set_jobs(struct model *m, int jobs_limit);
 /* The most one download may get (--limit-rate), for the estimate. */
 void model_set_rate_cap(struct model *m, double bytes_per_s);
+/* Say who decides all_final (enum model_final above); wakes the view. */
+void model_set_final(struct model *m, enum model_final f);
 /* Append an event, formatted; wakes the view. */
 void model_event(struct model *m, int level, enum event_kind kind,
     int image, int blob, const char *fmt, ...)

@@ -164,6 +164,7 @@ copy_changed(struct model *m, struct snapshot *s)
 	s->started = v.started;
 	s->jobs_limit = v.jobs_limit;
 	s->rate_cap = v.rate_cap;
+	s->final = v.final;
 }
 
 /* No lock: the totals every view shows, from the copy. */
@@ -207,6 +208,8 @@ derive(struct snapshot *s)
 		if (!image_state_final(im->state))
 			s->all_final = 0;
 	}
+	if (s->final != MODEL_FINAL_RECORDS)
+		s->all_final = s->final == MODEL_FINAL_YES;
 }
 
 void

@@ -127,6 +127,8 @@ tell(struct out *w, const struct model_image *im, const struct model_blob *b,
 	uint64_t cur = b->done, tot = b->size;
 	char a[32], c[32];
 	int bytes = st == BLOB_DOWNLOADING || st == BLOB_EXTRACTING;
+	const char *why = b->error != NULL ? b->error :
+	    st == BLOB_ABORTED ? "went away unfinished" : "failed";
 
 	if (st == BLOB_DOWNLOADING && b->state != BLOB_DOWNLOADING &&
 	    b->state != BLOB_STALLED)
@@ -136,9 +138,8 @@ tell(struct out *w, const struct model_image *im, const struct model_blob *b,
 		tot = b->xsize;
 	}
 	if (w->o->progress == PROGRESS_JSON) {
-		if (st == BLOB_FAILED)
-			json_line(im, b->short_id, "Failed", 1, 0, 0,
-			    b->error ? b->error : "failed");
+		if (st == BLOB_FAILED || st == BLOB_ABORTED)
+			json_line(im, b->short_id, words, 1, 0, 0, why);
 		else
 			json_line(im, b->short_id, words, bytes ? 2 : 1,
 			    cur, tot, NULL);
@@ -148,9 +149,8 @@ tell(struct out *w, const struct model_image *im, const struct model_blob *b,
 		fmt_bytes(a, sizeof a, cur);
 		fmt_bytes(c, sizeof c, tot);
 		printf("%s: %s %s / %s\n", b->short_id, words, a, c);
-	} else if (st == BLOB_FAILED)
-		printf("%s: Failed: %s\n", b->short_id,
-		    b->error ? b->error : "failed");
+	} else if (st == BLOB_FAILED || st == BLOB_ABORTED)
+		printf("%s: %s: %s\n", b->short_id, words, why);
 	else
 		printf("%s: %s\n", b->short_id, words);
 }
@@ -183,7 +183,8 @@ emit_blob(struct out *w, const struct snapshot *s, const struct model_image *im,
 		else
 			printf("%s: Pull complete\n", b->short_id);
 	}
-	if ((b->state == BLOB_FAILED || b->state == BLOB_CANCELLED) &&
+	if ((b->state == BLOB_FAILED || b->state == BLOB_CANCELLED ||
+	    b->state == BLOB_ABORTED) &&
 	    seen->final_key != (int)b->state * 1000 + b->attempts) {
 		seen->final_key = (int)b->state * 1000 + b->attempts;
 		tell(w, im, b, b->state);
