@@ -44,7 +44,7 @@ for size in 160x45 80x24; do
 	    "$(printf '%q ' "$PULLTOP" --store "$T/s-$size" -j 1 --limit-rate 200K \
 	    "$REG/test/many:v1" "$REG/test/big:v1")"
 	got=
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 300); do
 		tmux -S "$sock" capture-pane -p >"$T/cap" 2>/dev/null
 		grep -q 'Completed (20)' "$T/cap" && grep -q 'Downloading' "$T/cap" &&
 			{ got=1; break; }
