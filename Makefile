@@ -44,7 +44,7 @@ STAMP    := $(O)/.build-$(BUILD_ID)
 # named after it; a folder sees only the headers of the folders listed for
 # it here, so a wrong include does not compile. ui/ sees the model, the
 # views and util, never the registry, the store or the engine.
-SUBSYSTEMS := util config oci registry store unpack model docker engine view
+SUBSYSTEMS := util config oci registry store unpack model docker engine view watch
 SEES_util     :=
 SEES_model    := util
 SEES_config   := util
@@ -55,6 +55,7 @@ SEES_unpack   := util
 SEES_docker   := util config model oci registry store
 SEES_engine   := util config oci registry store unpack model docker
 SEES_view     := util config model
+SEES_watch    := util config model oci
 SEES_ui       := util config model view
 SEES_main     := $(SUBSYSTEMS) ui
 sees = $(foreach d,$(SEES_$(1)),-I$(if $(filter ui,$(d)),ui,src/$(d)))
@@ -82,7 +83,7 @@ $(O)/src/main.o: src/main.c src/*/*.h ui/*.h $(STAMP)
 $(O)/src/%.o: src/%.c src/$$(*D)/*.h $$(foreach d,$$(SEES_$$(*D)),src/$$(d)/*.h) $(STAMP)
 	$(CC) $(ALL_CFLAGS) -Isrc/$(*D) $(call sees,$(*D)) -c -o $@ $<
 
-$(O)/ui/%.o: ui/%.c ui/*.h $(foreach d,$(SEES_ui),$(if $(filter view engine config util,$(d)),src/$(d)/*.h)) $(STAMP)
+$(O)/ui/%.o: ui/%.c ui/*.h $(foreach d,$(SEES_ui),src/$(d)/*.h) $(STAMP)
 	$(CC) $(ALL_CFLAGS) -Iui $(call sees,ui) -c -o $@ $<
 
 $(O)/tests/unit/%: tests/unit/%.c $(SRC_OBJS) tests/unit/unit.h

@@ -13,6 +13,7 @@
 #include "ui.h"
 #include "util.h"
 #include "view.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -24,8 +25,9 @@
 
 static const char usage_text[] =
 "Usage: pulltop [OPTION]... IMAGE...\n"
+"  or:  pulltop --watch containerd [OPTION]...\n"
 "Pull container images from OCI/Docker registries into an OCI image layout,\n"
-"showing every layer live.\n"
+"showing every layer live; or watch what containerd is pulling.\n"
 "\n"
 "  -s, --store DIR              OCI image layout to pull into\n"
 "                               (default $PULLTOP_STORE, else\n"
@@ -57,10 +59,15 @@ static const char usage_text[] =
 "                               service) pulls the images; pulltop shows it\n"
 "      --load docker            after each pull, load the image into the\n"
 "                               Docker Engine at $DOCKER_HOST\n"
+"      --watch containerd       show what containerd is pulling on this\n"
+"                               machine, read only (no IMAGE; needs root)\n"
+"      --containerd-root DIR    containerd's root, as in its config.toml\n"
+"                               (default /var/lib/containerd)\n"
 "  -h, --help                   show this help and exit\n"
 "  -V, --version                show the version and exit\n"
 "\n"
-"Exit status: 0 all images pulled, 1 some failed, 2 usage error,\n"
+"Exit status: 0 all images pulled, 1 some failed, 2 usage error (or\n"
+"nothing to watch: no content store, no permission),\n"
 "130/143 interrupted by SIGINT/SIGTERM.\n";
 
 enum {
@@ -78,6 +85,8 @@ enum {
 	OPT_THEME,
 	OPT_VIA,
 	OPT_LOAD,
+	OPT_WATCH,
+	OPT_CONTAINERD_ROOT,
 };
 
 static const struct option long_opts[] = {
@@ -99,6 +108,8 @@ static const struct option long_opts[] = {
 	{ "theme", required_argument, NULL, OPT_THEME },
 	{ "via", required_argument, NULL, OPT_VIA },
 	{ "load", required_argument, NULL, OPT_LOAD },
+	{ "watch", required_argument, NULL, OPT_WATCH },
+	{ "containerd-root", required_argument, NULL, OPT_CONTAINERD_ROOT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -246,6 +257,8 @@ struct owned {
 	char *store, *creds;
 	const char *files[64];
 	int nfiles;
+	const char *watch;		/* --watch SOURCE, or NULL */
+	const char *containerd_root;
 };
 
 static void
@@ -375,6 +388,16 @@ parse_one(struct options *o, struct owned *w, int c, char *arg)
 			    "(docker)", c == OPT_VIA ? "--via" : "--load", arg);
 		*(c == OPT_VIA ? &o->via : &o->load) = arg;
 		break;
+	case OPT_WATCH:
+		if (strcmp(arg, "containerd") != 0)
+			usage_error("--watch: '%s' is not containerd", arg);
+		w->watch = arg;
+		break;
+	case OPT_CONTAINERD_ROOT:
+		if (*arg == '\0')
+			usage_error("--containerd-root: empty path");
+		w->containerd_root = arg;
+		break;
 	default:
 		return -1;
 	}
@@ -452,15 +475,27 @@ parse_args(int argc, char **argv, struct options *o, struct owned *w,
 		refs_add(refs, argv[i], "");
 	for (i = 0; i < w->nfiles; i++)
 		refs_from_file(refs, w->files[i]);
-	if (refs->n == 0)
+	if (w->containerd_root != NULL && w->watch == NULL)
+		usage_error("--containerd-root: only with --watch containerd");
+	if (w->watch != NULL && refs->n > 0)
+		usage_error("--watch: no IMAGE is pulled while watching");
+	if (w->watch != NULL && (o->via != NULL || o->load != NULL))
+		usage_error("--watch: --%s does not apply while watching",
+		    o->via != NULL ? "via" : "load");
+	if (refs->n == 0 && w->watch == NULL)
 		usage_error(w->nfiles > 0 ? "no image given (the files name "
 		    "none)" : "no image given");
 }
 
-/* The source: the Docker Engine with --via, else pulltop's engine. */
+/*
+ * The source: containerd watched, the Docker Engine pulling (--via), or
+ * pulltop's engine.
+ */
 static struct source *
-start_source(const struct options *o, char **cause)
+start_source(const struct options *o, const struct owned *w, char **cause)
 {
+	if (w->watch != NULL)
+		return watch_containerd_new(w->containerd_root, o, cause);
 	if (o->via != NULL)
 		return docker_source_new(o, cause);
 	/* --load: an engine that is not there is said before any pull */
@@ -483,11 +518,11 @@ main(int argc, char **argv)
 	memset(&w, 0, sizeof w);
 	memset(&refs, 0, sizeof refs);
 	parse_args(argc, argv, &o, &w, &refs);
-	if (o.store == NULL && o.via == NULL)
+	if (o.store == NULL && o.via == NULL && w.watch == NULL)
 		o.store = w.store = default_store();
 	pick_progress(&o);
 
-	src = start_source(&o, &cause);
+	src = start_source(&o, &w, &cause);
 	if (src == NULL) {
 		char clean[1024];
 		sanitize(clean, sizeof clean, cause);
@@ -496,7 +531,7 @@ main(int argc, char **argv)
 		refs_free(&refs);
 		free(w.store);
 		free(w.creds);
-		return 1;
+		return w.watch != NULL ? 2 : 1;
 	}
 	sig_install(model_wakeup_fd(src->model));
 	for (i = 0; i < refs.n; i++) {

@@ -33,6 +33,10 @@
 #   BENCH_TTY_RATE   --limit-rate for that row (default 16K: ~10 s a pull)
 #   BENCH_TTY=0      skip the dashboard CPU row
 #   BENCH_TIMEOUT    seconds before one tool run is killed (default 120)
+#   BENCH_SCALE=0    skip the scale case (200 images x 20 layers)
+#   BENCH_SCALE_RUNS rounds of the scale case (default 3)
+# Last, the CPU cost of --watch containerd (tests/bench-watch.sh, its own
+# BENCH_WATCH_* settings).
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$T_ROOT" || exit 1
@@ -233,7 +237,7 @@ tty_row() {	# mode -> W/tty-MODE.time ("wall user sys maxrss"), returns status
 #!/bin/sh
 /usr/bin/time -f '%e %U %S %M' -o '$W/tty-$mode.time' '$PULLTOP' --store '$W/tty-store' \
 	--progress=$mode --exit-when-done -j '$TTY_JOBS' --limit-rate '$TTY_RATE' \
-	'$REGISTRY/$TTY_IMAGE' 2>'$W/tty-$mode.err'
+	${TTY_ARGS:-'$REGISTRY/$TTY_IMAGE'} 2>'$W/tty-$mode.err'
 echo \$? >'$W/tty-$mode.rc'
 EOF
 	if [ "$mode" = quiet ]; then
@@ -269,7 +273,7 @@ EOF
 	fi
 	# GNU time puts "Command exited with ..." first when the status is not 0
 	tail -n 1 "$W/tty-$mode.time" >"$W/tty-$mode.t"
-	if [ "$(nblobs_in "$W/tty-store")" -ne "$(fx "$TTY_IMAGE" blobs)" ]; then
+	if [ "$(nblobs_in "$W/tty-store")" -ne "${TTY_BLOBS:-$(fx "$TTY_IMAGE" blobs)}" ]; then
 		broke "pulltop --progress=$mode (throttled): incomplete store"
 		return 1
 	fi
@@ -294,6 +298,118 @@ if [ "${BENCH_TTY:-1}" != 0 ]; then
 		done
 	fi
 	rm -rf "$W/tty-store"
+fi
+
+# ------------------------------------------------------------------ scale
+# 200 images x 20 tiny layers of their own (the `scale` fixture set, 4,000
+# layer blobs): pulltop -q -f LIST against curl --parallel --parallel-max 3
+# of every manifest, config and layer (the floor), cold each round; peak
+# RSS; then the dashboard against -q on the same pull throttled to last
+# >= 10 s. Targets: <= 1.3x curl, <= 64 MiB, dashboard <= 5% of a core.
+
+SCALE_RUNS=${BENCH_SCALE_RUNS:-3}
+SCALE_RES=$W/scale.tsv
+: >"$SCALE_RES"
+SCALE_NOTE=
+scale_bench() {
+	local t r k tool m log wall user sys rss rc
+	t=$(now)
+	if ! python3 tests/fixtures.py --registry "$REGISTRY" --cache "$CACHE" \
+		--out "$W/scale.json" scale >/dev/null 2>"$W/scale.err"; then
+		broke "scale: pushing the fixtures failed: $(tail -n 2 "$W/scale.err" | tr '\n' ' ')"
+		return 1
+	fi
+	python3 - "$W/scale.json" "$REGISTRY" "$D" "$W/scale.list" "$W/scale.curl" <<'PY'
+import json, sys
+doc, reg, out, lst, cfg = sys.argv[1:6]
+ims = json.load(open(doc))["images"]
+with open(lst, "w") as f:
+    for im in ims:
+        f.write("%s/%s:%s\n" % (reg, im["name"], im["tag"]))
+with open(cfg, "w") as f:
+    seen = set()
+    for im in ims:
+        f.write('output = "%s/m-%s"\nurl = "http://%s/v2/%s/manifests/%s"\n'
+                % (out, im["tag"], reg, im["name"], im["tag"]))
+        for b in [im["config"]] + im["layers"]:
+            if b["digest"] in seen:
+                continue
+            seen.add(b["digest"])
+            f.write('output = "%s/%s"\nurl = "http://%s/v2/%s/blobs/%s"\n'
+                    % (out, b["digest"][7:], reg, im["name"], b["digest"]))
+PY
+	SCALE_BLOBS=$(python3 -c "import json
+ims=json.load(open('$W/scale.json'))['images']
+print(len({i['digest'] for i in ims}|{i['config']['digest'] for i in ims}|{l['digest'] for i in ims for l in i['layers']}))")
+	echo
+	echo "== scale: 200 images x 20 layers ($SCALE_BLOBS blobs), pulltop -q -f vs curl --parallel-max $CURL_PAR (fixtures in $(elapsed "$t") s)"
+	for ((r = 1; r <= SCALE_RUNS; r++)); do
+		line="  round $r/$SCALE_RUNS:"
+		for ((k = 0; k < 2; k++)); do
+			tool=$([ $(((r + k) % 2)) = 0 ] && echo pulltop || echo curl)
+			m=$W/sm.$tool log=$W/slog.$tool
+			rm -rf "$D"
+			sync
+			if [ "$tool" = pulltop ]; then
+				measure "$m" "$log" "$PULLTOP" --store "$D" -q -f "$W/scale.list"
+			else
+				mkdir -p "$D"
+				measure "$m" "$log" curl -sS -f --parallel --parallel-max "$CURL_PAR" \
+					-H "$ACCEPT" -K "$W/scale.curl"
+			fi
+			read -r wall user sys rss rc <"$m" || rc=255
+			if [ "$rc" != 0 ]; then
+				broke "scale $tool round $r: exit $rc: $(tail -n 2 "$log" | tr '\n' ' ')"
+			elif [ "$tool" = pulltop ] && [ "$(nblobs_in "$D")" -ne "$SCALE_BLOBS" ]; then
+				broke "scale pulltop round $r: store holds $(nblobs_in "$D") blobs, want $SCALE_BLOBS"
+			fi
+			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$wall" "$user" "$sys" "$rss" "$rc" >>"$SCALE_RES"
+		done
+		line="$line  pulltop $(awk '{ printf "%.2fs", $1 }' "$W/sm.pulltop")  curl $(awk '{ printf "%.2fs", $1 }' "$W/sm.curl")"
+		echo "$line  (pulltop rss $(awk '{ printf "%.1f MiB", $4 / 1024 }' "$W/sm.pulltop"), cpu $(awk '{ printf "%.2fs", $2 + $3 }' "$W/sm.pulltop"))"
+	done
+	rm -rf "$D"
+	python3 - "$SCALE_RES" <<'PY'
+import statistics, sys
+t = {}
+for line in open(sys.argv[1]):
+    tool, wall, user, sys_, rss, rc = line.split()
+    if rc == "0":
+        t.setdefault(tool, []).append((float(wall), float(user) + float(sys_), int(rss) / 1024))
+if "pulltop" in t and "curl" in t:
+    p = statistics.median(w for w, _, _ in t["pulltop"])
+    c = statistics.median(w for w, _, _ in t["curl"])
+    rss = max(r for _, _, r in t["pulltop"])
+    x = round(p / c, 2)
+    print("scale medians: pulltop %.2fs  curl %.2fs  p/curl %.2f %s (<= 1.3)  pulltop peak RSS %.1f MiB %s (<= 64)"
+          % (p, c, x, "OK" if x <= 1.3 else "MISS", rss, "OK" if rss <= 64 else "MISS"))
+else:
+    print("scale: not every tool ran")
+PY
+	# the dashboard's cost over the same pull, throttled to last >= 10 s
+	# (the small-layer row's figures are kept for the report)
+	for f in tty-quiet.t tty-tty.t tty-pane.txt tty-tty.err; do
+		[ -e "$W/$f" ] && cp "$W/$f" "$W/keep-$f"
+	done
+	if [ "${BENCH_TTY:-1}" != 0 ]; then
+		echo "  dashboard over 200 images: -j 32 --limit-rate 16K, quiet vs tty (tmux 120x40)"
+		if TTY_ARGS="-f '$W/scale.list'" TTY_BLOBS=$SCALE_BLOBS TTY_JOBS=32 TTY_RATE=16K tty_row quiet &&
+			cp "$W/tty-quiet.t" "$W/stq.t" &&
+			TTY_ARGS="-f '$W/scale.list'" TTY_BLOBS=$SCALE_BLOBS TTY_JOBS=32 TTY_RATE=16K tty_row tty; then
+			awk 'NR == FNR { q = $2 + $3; next }
+			{ d = $2 + $3; pct = 100 * (d - q) / $1
+			  printf "  scale dashboard CPU: %+.2f s user+sys over %.1f s wall = %.1f%% of one core (quiet %.2f s, tty %.2f s)  target <= 5%%  %s\n",
+			      d - q, $1, pct, q, d, pct <= 5 ? "OK" : "MISS" }' "$W/stq.t" "$W/tty-tty.t"
+		fi
+		rm -rf "$W/tty-store"
+	fi
+	for f in tty-quiet.t tty-tty.t tty-pane.txt tty-tty.err; do
+		[ -e "$W/keep-$f" ] && cp "$W/keep-$f" "$W/$f"
+	done
+	return 0
+}
+if [ "${BENCH_SCALE:-1}" != 0 ]; then
+	scale_bench
 fi
 
 # ------------------------------------------------------------------ unpacking
@@ -371,6 +487,11 @@ PY
 else
 	broke "unpack: could not pull $UNPACK_IMG: $(tail -n 2 "$W/unpack-pull.log" | tr '\n' ' ')"
 fi
+
+# ------------------------------------------- watching containerd's store
+# 50 growing ingests in a hand-built content store (tests/bench-watch.sh)
+echo
+bash "$T_LIB_DIR/bench-watch.sh" || broke "watching containerd: see above"
 
 # --------------------------------------------------------------------- report
 

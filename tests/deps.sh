@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config libncurses-dev libcurl4-openssl-dev
 libjansson-dev zlib1g-dev libssl-dev libarchive-dev libzstd-dev
 docker-registry skopeo umoci tmux hyperfine curl python3 openssl
 apache2-utils ncurses-term groff-base valgrind clang libclang-rt-14-dev time bc zstd
-docker.io podman"
+containerd docker.io podman"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||

@@ -82,6 +82,8 @@ struct dash {
 	int lines, cols;
 	int single;			/* too short: only the focused pane */
 	struct region header, keybar, pane[PANE_COUNT];
+	int band_need[4];		/* rows each band needs, sticky */
+	double band_less_since[4];	/* since when it needs fewer */
 };
 
 /* layout.c: place every region for the terminal size; 1 if it changed. */

@@ -316,6 +316,17 @@ draw_eta(char *out, size_t n, uint64_t left, double speed)
 }
 
 void
+draw_eta_at(char *out, size_t n, double eta, double age)
+{
+	if (eta < 0) {
+		snprintf(out, n, "--");
+		return;
+	}
+	eta -= age;
+	fmt_duration(out, n, eta > 0 ? eta : 0);
+}
+
+void
 draw_secs(char *out, size_t n, double secs)
 {
 	if (secs >= 0 && secs < 60)

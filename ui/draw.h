@@ -53,6 +53,8 @@ void draw_tee_down(WINDOW *w, int y, int x, attr_t a);
 void draw_speed(char *out, size_t n, double bytes_per_s);	/* "1.2 MB/s" */
 void draw_eta(char *out, size_t n, uint64_t left, double speed);
 void draw_secs(char *out, size_t n, double secs);		/* "3.2s" */
+/* An estimate made age seconds ago ("--" when eta < 0). */
+void draw_eta_at(char *out, size_t n, double eta, double age);
 
 /*
  * A row's columns: give each a width (fixed) or flex > 0 (shares what is

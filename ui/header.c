@@ -90,7 +90,7 @@ header_draw(struct dash *d, WINDOW *w, int width)
 	if (s->all_final)
 		snprintf(v, sizeof v, "done");
 	else
-		draw_eta(v, sizeof v, s->bytes_total - s->bytes_done, s->speed);
+		draw_eta_at(v, sizeof v, s->eta, now_mono() - s->now);
 	header_field(w, 0, &x, width, "ETA", v);
 	if (d->filter[0] != '\0') {
 		char f[300];

@@ -1,12 +1,14 @@
 /*
  * layout.c - where everything goes for the terminal's size: the header on
  * top, the key bar at the bottom, and between them Images, Active,
- * Completed beside Already exists, and Events. Sizes follow the terminal
- * (and the number of images), not the rows of the moment, so panes do not
- * jump about. Too short for all of them, only the focused pane is shown;
+ * Completed beside Already exists, and Events. Each band gets the rows it
+ * has to show up to a fair share, the rest goes where rows are hidden, and
+ * a band shrinks only after needing less for a while, so panes do not jump
+ * about. Too short for all of them, only the focused pane is shown;
  * below MIN_COLS x MIN_LINES nothing but a notice is.
  */
 #include "dash.h"
+#include "util.h"
 
 #include <string.h>
 
@@ -46,41 +48,99 @@ layout_free(struct dash *d)
 		region_hide(&d->pane[i]);
 }
 
-/* Split rows r among the bands: images, active, done/exists, events. */
-static void
-layout_bands(const struct dash *d, int r, int *img, int *act, int *done,
-    int *ev)
-{
-	int n = d->snap.nimages > 0 ? d->snap.nimages : 1, cap = r / 5;
+enum { BAND_IMAGES, BAND_ACTIVE, BAND_DONE, BAND_EVENTS, BANDS };
 
-	if (cap < 1)
-		cap = 1;
-	*img = (n < cap ? n : cap) + 1;
-	*ev = r / 6;
-	if (*ev < 2)
-		*ev = 2;
-	if (*ev > 8)
-		*ev = 8;
-	*ev += 1;
-	*done = r / 4 > 3 ? r / 4 : 3;
-	*act = r - *img - *ev - *done;
-	while (*act < 3) {
-		if (*done > 2)
-			(*done)--;
-		else if (*ev > 2)
-			(*ev)--;
-		else if (*img > 2)
-			(*img)--;
-		else
+#define SHRINK_AFTER 1.5	/* seconds a band must need less to shrink */
+
+/*
+ * The rows each band would show (title included), with hysteresis: a band
+ * grows at once, but shrinks only once it has needed less for a while, so
+ * heights do not jump on every frame as rows come and go.
+ */
+static void
+layout_needs(struct dash *d, int need[BANDS], double now)
+{
+	int raw[BANDS], b;
+
+	raw[BAND_IMAGES] = d->panes[PANE_IMAGES].nrows + 1;
+	raw[BAND_ACTIVE] = d->panes[PANE_ACTIVE].nrows + 1;
+	raw[BAND_DONE] = d->panes[PANE_DONE].nrows > d->panes[PANE_EXISTS].nrows ?
+	    d->panes[PANE_DONE].nrows + 1 : d->panes[PANE_EXISTS].nrows + 1;
+	raw[BAND_EVENTS] = d->panes[PANE_EVENTS].nrows + 1;
+	for (b = 0; b < BANDS; b++) {
+		if (raw[b] < 2)
+			raw[b] = 2;	/* the title and "None" */
+		if (raw[b] >= d->band_need[b] || d->band_need[b] == 0) {
+			d->band_need[b] = raw[b];
+			d->band_less_since[b] = 0;
+		} else if (d->band_less_since[b] == 0)
+			d->band_less_since[b] = now;
+		else if (now - d->band_less_since[b] >= SHRINK_AFTER) {
+			d->band_need[b] = raw[b];
+			d->band_less_since[b] = 0;
+		}
+		need[b] = d->band_need[b];
+	}
+}
+
+static int
+band_of(int pane)
+{
+	switch (pane) {
+	case PANE_IMAGES:	return BAND_IMAGES;
+	case PANE_ACTIVE:	return BAND_ACTIVE;
+	case PANE_EVENTS:	return BAND_EVENTS;
+	default:		return BAND_DONE;
+	}
+}
+
+/*
+ * Split rows r among the bands. Each gets what it needs up to a fair
+ * share (the focused one at least its share when it needs it); what is
+ * left goes to the band with the most rows still hidden, then the next.
+ */
+static void
+layout_bands(struct dash *d, int r, int h[BANDS])
+{
+	int need[BANDS], b, fair = r / BANDS, left = r, best, focus;
+
+	layout_needs(d, need, now_mono());
+	focus = band_of(d->focus);
+	for (b = 0; b < BANDS; b++) {
+		h[b] = need[b] < fair ? need[b] : fair;
+		if (h[b] < 2)
+			h[b] = 2;
+		left -= h[b];
+	}
+	while (left > 0) {
+		/* the focused band first, then the one hiding most */
+		best = need[focus] > h[focus] ? focus : -1;
+		for (b = 0; best < 0 && b < BANDS; b++)
+			if (need[b] > h[b] && (best < 0 ||
+			    need[b] - h[b] > need[best] - h[best]))
+				best = b;
+		if (best < 0)
+			best = BAND_EVENTS;	/* nothing hidden: the log */
+		h[best]++;
+		left--;
+	}
+	while (left < 0) {
+		/* too short for every band's minimum: take from the biggest */
+		best = 0;
+		for (b = 1; b < BANDS; b++)
+			if (h[b] > h[best])
+				best = b;
+		if (h[best] <= 1)
 			break;
-		(*act)++;
+		h[best]--;
+		left++;
 	}
 }
 
 int
 layout_update(struct dash *d)
 {
-	int lines = LINES, cols = COLS, r, y, i, img, act, done, ev, half;
+	int lines = LINES, cols = COLS, r, y, i, h[BANDS], half;
 	int old[PANE_COUNT][4], changed, single;
 
 	for (i = 0; i < PANE_COUNT; i++) {
@@ -111,16 +171,16 @@ layout_update(struct dash *d)
 			else
 				region_hide(&d->pane[i]);
 	} else {
-		layout_bands(d, r, &img, &act, &done, &ev);
+		layout_bands(d, r, h);
 		half = cols / 2;
-		region_set(&d->pane[PANE_IMAGES], y, 0, img, cols);
-		y += img;
-		region_set(&d->pane[PANE_ACTIVE], y, 0, act, cols);
-		y += act;
-		region_set(&d->pane[PANE_DONE], y, 0, done, half + 1);
-		region_set(&d->pane[PANE_EXISTS], y, half + 1, done,
+		region_set(&d->pane[PANE_IMAGES], y, 0, h[BAND_IMAGES], cols);
+		y += h[BAND_IMAGES];
+		region_set(&d->pane[PANE_ACTIVE], y, 0, h[BAND_ACTIVE], cols);
+		y += h[BAND_ACTIVE];
+		region_set(&d->pane[PANE_DONE], y, 0, h[BAND_DONE], half + 1);
+		region_set(&d->pane[PANE_EXISTS], y, half + 1, h[BAND_DONE],
 		    cols - half - 1);
-		y += done;
+		y += h[BAND_DONE];
 		region_set(&d->pane[PANE_EVENTS], y, 0, lines - 1 - y, cols);
 	}
 	for (i = 0; i < PANE_COUNT; i++)

@@ -278,8 +278,7 @@ rows_image_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 		snprintf(t, sizeof t, " ");
 	} else {
 		char e[16];
-		draw_eta(e, sizeof e, im->bytes_total - im->bytes_done,
-		    im->speed);
+		draw_eta_at(e, sizeof e, im->eta, now_mono() - d->snap.now);
 		snprintf(t, sizeof t, "ETA %s", e);
 	}
 	draw_text_right(w, y, c[5].x, c[5].w, t, rows_attr(sel, ROLE_LABEL));
@@ -371,7 +370,7 @@ rows_active_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 		draw_speed(t, sizeof t, b->speed);
 		draw_text_right(w, y, c[5].x, c[5].w, t,
 		    rows_attr(sel, ROLE_NORMAL));
-		draw_eta(t, sizeof t, b->size - b->done, b->speed);
+		draw_eta_at(t, sizeof t, b->eta, now_mono() - d->snap.now);
 		draw_text_right(w, y, c[6].x, c[6].w, t,
 		    rows_attr(sel, ROLE_LABEL));
 	}

@@ -57,12 +57,14 @@ struct image {
 	int resolved;
 	int cancel;		/* cancel requested */
 	int retry;		/* retry requested: wakes a parked thread */
+	pthread_cond_t cv;	/* its thread waits here: woken by changes to
+				 * it and to its layers, not by every change */
 };
 
 struct jobq {
 	pthread_mutex_t *mu;	/* the model's */
 	pthread_cond_t work;	/* workers wait here for jobs */
-	pthread_cond_t change;	/* anything that waits on state */
+	pthread_cond_t change;	/* workers in a retry wait, shutdown */
 	struct model *m;
 	const struct options *opt;
 	struct store *store;
@@ -81,8 +83,12 @@ struct jobq {
 };
 
 /* jobq.c */
-/* Lock held: after a change that something may wait for. */
+/* Lock held: after a change that workers or shutdown may wait for. */
 void jq_changed(struct jobq *q);
+/* Lock held: wake the threads that wait on blob b (its images' threads,
+ * workers) or on image im. */
+void jq_blob_wake(struct jobq *q, struct blob *b);
+void jq_image_wake(struct jobq *q, struct image *im);
 /* Wait on cond until deadline (monotonic) or a change; lock held. */
 void jq_wait_until(struct jobq *q, pthread_cond_t *c, double deadline);
 /* Find or add a layer blob; lock held. */

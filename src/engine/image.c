@@ -63,7 +63,7 @@ backoff(struct image *im, int attempt, double retry_after, const char *cause)
 	model_event_retry(q->m, im->id, -1, attempt + 1, q->opt->retries, delay,
 	    cause);
 	while (!im->cancel && !q->quit && now_mono() < until)
-		jq_wait_until(q, &q->change, until);
+		jq_wait_until(q, &im->cv, until);
 	pthread_mutex_unlock(q->mu);
 	return image_check(im) ? -1 : 0;
 }
@@ -350,7 +350,7 @@ static int
 park(struct jobq *q, struct image *im)
 {
 	while (!im->retry && !q->quit)
-		pthread_cond_wait(&q->change, q->mu);
+		pthread_cond_wait(&im->cv, q->mu);
 	im->retry = 0;
 	return q->quit ? -1 : 0;
 }
@@ -495,7 +495,7 @@ unpack_run(struct image *im, char **cause)
 		b = q->blobs[im->layers[i]];
 		/* wait for its download, and for another image unpacking it */
 		while (!blob_state_final(b->m->state) && !q->quit && !im->cancel)
-			pthread_cond_wait(&q->change, q->mu);
+			pthread_cond_wait(&im->cv, q->mu);
 		if (q->quit || im->cancel || (b->m->state != BLOB_DONE &&
 		    b->m->state != BLOB_EXISTS)) {
 			pthread_mutex_unlock(q->mu);
@@ -607,7 +607,7 @@ image_layer_failed(struct jobq *q, struct image *im, struct blob *bad)
 	free(msg);
 	while (!q->quit && !im->retry && layers_final(q, im, &bad) &&
 	    bad != NULL)
-		pthread_cond_wait(&q->change, q->mu);
+		pthread_cond_wait(&im->cv, q->mu);
 	im->retry = 0;
 	if (!q->quit)
 		image_again(q, im);
@@ -640,7 +640,7 @@ image_step(struct jobq *q, struct image *im, struct regconn *k)
 		im->unpacked = r == 0;
 	}
 	while (!layers_final(q, im, &bad) && !q->quit && !im->cancel)
-		pthread_cond_wait(&q->change, q->mu);
+		pthread_cond_wait(&im->cv, q->mu);
 	if (q->quit)
 		return -1;
 	if (im->cancel) {

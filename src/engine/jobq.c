@@ -22,6 +22,24 @@ jq_changed(struct jobq *q)
 }
 
 void
+jq_image_wake(struct jobq *q, struct image *im)
+{
+	(void)q;
+	pthread_cond_broadcast(&im->cv);
+}
+
+void
+jq_blob_wake(struct jobq *q, struct blob *b)
+{
+	int i;
+
+	for (i = 0; i < b->m->nimages; i++)
+		if (b->m->images[i] >= 0 && b->m->images[i] < q->nimages)
+			pthread_cond_broadcast(&q->images[b->m->images[i]]->cv);
+	pthread_cond_broadcast(&q->change);
+}
+
+void
 jq_wait_until(struct jobq *q, pthread_cond_t *c, double deadline)
 {
 	struct timespec ts;
@@ -211,6 +229,7 @@ eng_add_image(void *impl, const char *s, char **cause)
 	im->m = model_image(q->m, id);
 	im->q = q;
 	im->ref = r;
+	pthread_cond_init(&im->cv, NULL);
 	buf_init(&im->manifest, 4u << 20);
 	q->images[q->nimages++] = im;
 	q->image_threads++;
@@ -336,6 +355,8 @@ eng_shutdown(struct jobq *q)
 	q->quit = 1;
 	pthread_cond_broadcast(&q->work);
 	pthread_cond_broadcast(&q->change);
+	for (i = 0; i < q->nimages; i++)
+		jq_image_wake(q, q->images[i]);
 	pthread_mutex_unlock(q->mu);
 	eng_cancel_all(q);
 	for (i = 0; i < q->nworkers; i++)
@@ -358,6 +379,7 @@ eng_free(void *impl)
 	eng_shutdown(q);
 	for (i = 0; i < q->nimages; i++) {
 		ref_free(&q->images[i]->ref);
+		pthread_cond_destroy(&q->images[i]->cv);
 		buf_free(&q->images[i]->manifest);
 		free(q->images[i]->layers);
 		free(q->images[i]->diff_ids);
@@ -403,6 +425,7 @@ engine_new(const struct options *opt, char **cause)
 	q->opt = opt;
 	q->m = model_new();
 	q->mu = model_mutex(q->m);
+	model_set_rate_cap(q->m, (double)opt->limit_rate);
 	pthread_cond_init(&q->work, NULL);
 	pthread_cond_init(&q->change, NULL);
 	q->reg = reg_new(opt);

@@ -2,7 +2,7 @@
  * state.c - the one writer of blob and image states. Each transition is
  * written once here: it changes the engine's record and the model's
  * together, records the event that goes with it, and wakes whoever waits
- * (workers, image threads, views). Every function is called with the lock
+ * (workers, the threads of the images concerned, views). Every function is called with the lock
  * held.
  *
  *   blob:  WAITING -> DOWNLOADING <-> STALLED -> VERIFYING -> DONE
@@ -31,7 +31,7 @@ static void
 blob_touch(struct jobq *q, struct blob *b)
 {
 	model_touch_blob(q->m, b->m);
-	jq_changed(q);
+	jq_blob_wake(q, b);
 }
 
 static void
@@ -82,6 +82,7 @@ st_blob_attempt(struct jobq *q, struct blob *b, uint64_t have)
 	b->m->done = have;
 	b->m->speed = 0;
 	b->m->last_byte = now;
+	b->m->attempt_started = now;
 	if (b->m->started == 0)
 		b->m->started = now;
 	blob_error(q, b, NULL);
@@ -209,7 +210,7 @@ static void
 image_touch(struct jobq *q, struct image *im)
 {
 	model_touch_image(q->m, im->m);
-	jq_changed(q);
+	jq_image_wake(q, im);
 }
 
 static void

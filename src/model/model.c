@@ -24,6 +24,8 @@ struct model {
 	int woken;		/* the fd is readable: no need to write */
 	double started;
 	int jobs_limit;
+	double rate_cap;
+	enum model_final final;
 
 	struct model_image **images;
 	int nimages, cap_images;
@@ -218,6 +220,22 @@ void
 model_set_jobs(struct model *m, int jobs_limit)
 {
 	m->jobs_limit = jobs_limit;
+	m->gen++;
+	wake(m);
+}
+
+void
+model_set_rate_cap(struct model *m, double bytes_per_s)
+{
+	m->rate_cap = bytes_per_s;
+}
+
+void
+model_set_final(struct model *m, enum model_final f)
+{
+	if (m->final == f)
+		return;
+	m->final = f;
 	m->gen++;
 	wake(m);
 }
@@ -521,6 +539,8 @@ model_view_get(struct model *m, struct model_view *v)
 	v->gen = m->gen;
 	v->started = m->started;
 	v->jobs_limit = m->jobs_limit;
+	v->rate_cap = m->rate_cap;
+	v->final = m->final;
 	v->nimages = m->nimages;
 	v->nblobs = m->nblobs;
 	v->images = m->images;

@@ -69,6 +69,19 @@ int blob_state_final(enum blob_state s);
 int blob_state_active(enum blob_state s);	/* shown in the Active pane */
 int image_state_final(enum image_state s);
 
+/*
+ * Who says a snapshot's all_final. MODEL_FINAL_RECORDS (the default): it
+ * is derived from the image states. A source that watches pulls done by
+ * others (containerd's content store) has no end of its own, so it says
+ * it outright: MODEL_FINAL_NO (keep watching) until it has seen nothing
+ * active for a while and the user asked to leave then (MODEL_FINAL_YES).
+ */
+enum model_final {
+	MODEL_FINAL_RECORDS,
+	MODEL_FINAL_NO,
+	MODEL_FINAL_YES,
+};
+
 /* --------------------------------------------------------------- records */
 
 struct model_blob {
@@ -86,9 +99,11 @@ struct model_blob {
 	int max_attempts;	/* 0: the source does not retry */
 	double retry_at;	/* monotonic time of the next attempt */
 	double started, finished;	/* monotonic; 0 when not yet */
+	double attempt_started;	/* monotonic start of this attempt */
 	double last_byte;	/* monotonic time bytes last arrived */
 	int extracted;		/* unpacked: docker's "Pull complete" */
 	uint64_t xdone, xsize;	/* extraction progress, when known */
+	double eta;		/* derived: seconds to its end, -1 unknown */
 	char *error;		/* last error, sanitized; NULL if none */
 	char *where;		/* namespace, endpoint...; NULL if none */
 	int *images;		/* ids of the images that use it */
@@ -116,6 +131,7 @@ struct model_image {
 	int layers_done;
 	uint64_t bytes_total, bytes_done;
 	double speed;
+	double eta;		/* seconds to its end, -1 unknown */
 	uint64_t gen, meta_gen;
 };
 
@@ -154,6 +170,7 @@ struct snapshot {
 	double now;		/* monotonic time of the copy */
 	double started;
 	int jobs_limit;		/* 0: the source has no such limit */
+	double rate_cap;	/* bytes/s a download may reach, 0: none */
 	int nimages, nblobs;
 	struct model_image *images;
 	struct model_blob *blobs;
@@ -164,9 +181,11 @@ struct snapshot {
 	int all_final;		/* nothing left running */
 	uint64_t bytes_total, bytes_done;	/* unique layers */
 	double speed;		/* aggregate bytes/s */
+	double eta;		/* seconds to the end of it all, -1 unknown */
 	/* private */
 	int cap_images, cap_blobs;
 	uint64_t ev_seq;
+	enum model_final final;		/* the source's word on all_final */
 };
 
 /* ---------------------------------------------------------------- model */
@@ -210,6 +229,10 @@ void model_touch_image(struct model *m, struct model_image *im);
 void model_set_str(struct model *m, char **field, uint64_t *meta_gen,
     const char *text);
 void model_set_jobs(struct model *m, int jobs_limit);
+/* The most one download may get (--limit-rate), for the estimate. */
+void model_set_rate_cap(struct model *m, double bytes_per_s);
+/* Say who decides all_final (enum model_final above); wakes the view. */
+void model_set_final(struct model *m, enum model_final f);
 /* Append an event, formatted; wakes the view. */
 void model_event(struct model *m, int level, enum event_kind kind,
     int image, int blob, const char *fmt, ...)
@@ -219,6 +242,10 @@ void model_event_retry(struct model *m, int image, int blob, int attempt,
     int max_attempts, double delay, const char *cause);
 void model_event_resume(struct model *m, int blob, uint64_t offset,
     uint64_t total);
+
+/* The end of the pull, of each image and of each layer, into the
+ * snapshot's eta fields (eta.c says how); model_snapshot calls it. */
+void model_estimate(struct snapshot *s);
 
 /* Refresh s (zeroed before the first call) from m; see DESIGN. */
 void model_snapshot(struct model *m, struct snapshot *s);

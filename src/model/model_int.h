@@ -11,6 +11,8 @@ struct model_view {
 	uint64_t gen;
 	double started;
 	int jobs_limit;
+	double rate_cap;
+	enum model_final final;
 	int nimages, nblobs;
 	struct model_image **images;
 	struct model_blob **blobs;

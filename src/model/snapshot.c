@@ -163,6 +163,8 @@ copy_changed(struct model *m, struct snapshot *s)
 	s->gen = v.gen;
 	s->started = v.started;
 	s->jobs_limit = v.jobs_limit;
+	s->rate_cap = v.rate_cap;
+	s->final = v.final;
 }
 
 /* No lock: the totals every view shows, from the copy. */
@@ -206,6 +208,8 @@ derive(struct snapshot *s)
 		if (!image_state_final(im->state))
 			s->all_final = 0;
 	}
+	if (s->final != MODEL_FINAL_RECORDS)
+		s->all_final = s->final == MODEL_FINAL_YES;
 }
 
 void
@@ -216,6 +220,7 @@ model_snapshot(struct model *m, struct snapshot *s)
 	model_unlock(m);
 	s->now = now_mono();
 	derive(s);
+	model_estimate(s);
 }
 
 void

@@ -18,6 +18,8 @@ view_status(const struct source *src, const struct snapshot *s)
 
 	if (sig_caught)
 		return sig_exit_status();
+	if (src->read_only != NULL)
+		return 0;	/* a watch: what others pull is not our failure */
 	if (src->add_failures > 0)
 		return 1;
 	for (i = 0; i < s->nimages; i++)

@@ -81,8 +81,14 @@ json_bar(uint64_t cur, uint64_t tot)
 	return s;
 }
 
+/*
+ * One JSONMessage about image im: status, id, progressDetail (detail 1:
+ * empty, 2: current/total and a progress bar), error; plus what docker
+ * does not send: "image" (several images share the stream) and "eta", the
+ * seconds the image still needs by the estimate, when it has one.
+ */
 static void
-json_line(const char *image, const char *id, const char *status,
+json_line(const struct model_image *im, const char *id, const char *status,
     int detail, uint64_t cur, uint64_t tot, const char *err)
 {
 	json_t *o = json_object();
@@ -107,7 +113,10 @@ json_line(const char *image, const char *id, const char *status,
 		    json_pack("{s:s}", "message", err));
 		json_object_set_new(o, "error", json_string(err));
 	}
-	json_object_set_new(o, "image", json_string(image));
+	json_object_set_new(o, "image", json_string(im->ref));
+	if (im->eta >= 0 && !image_state_final(im->state))
+		json_object_set_new(o, "eta", json_integer((json_int_t)(im->eta +
+		    0.5)));
 	json_put(o);
 }
 
@@ -120,6 +129,8 @@ tell(struct out *w, const struct model_image *im, const struct model_blob *b,
 	uint64_t cur = b->done, tot = b->size;
 	char a[32], c[32];
 	int bytes = st == BLOB_DOWNLOADING || st == BLOB_EXTRACTING;
+	const char *why = b->error != NULL ? b->error :
+	    st == BLOB_ABORTED ? "went away unfinished" : "failed";
 
 	if (st == BLOB_DOWNLOADING && b->state != BLOB_DOWNLOADING &&
 	    b->state != BLOB_STALLED)
@@ -129,11 +140,10 @@ tell(struct out *w, const struct model_image *im, const struct model_blob *b,
 		tot = b->xsize;
 	}
 	if (w->o->progress == PROGRESS_JSON) {
-		if (st == BLOB_FAILED)
-			json_line(im->ref, b->short_id, "Failed", 1, 0, 0,
-			    b->error ? b->error : "failed");
+		if (st == BLOB_FAILED || st == BLOB_ABORTED)
+			json_line(im, b->short_id, words, 1, 0, 0, why);
 		else
-			json_line(im->ref, b->short_id, words, bytes ? 2 : 1,
+			json_line(im, b->short_id, words, bytes ? 2 : 1,
 			    cur, tot, NULL);
 		return;
 	}
@@ -141,9 +151,8 @@ tell(struct out *w, const struct model_image *im, const struct model_blob *b,
 		fmt_bytes(a, sizeof a, cur);
 		fmt_bytes(c, sizeof c, tot);
 		printf("%s: %s %s / %s\n", b->short_id, words, a, c);
-	} else if (st == BLOB_FAILED)
-		printf("%s: Failed: %s\n", b->short_id,
-		    b->error ? b->error : "failed");
+	} else if (st == BLOB_FAILED || st == BLOB_ABORTED)
+		printf("%s: %s: %s\n", b->short_id, words, why);
 	else
 		printf("%s: %s\n", b->short_id, words);
 }
@@ -171,12 +180,13 @@ emit_blob(struct out *w, const struct snapshot *s, const struct model_image *im,
 	if (b->extracted && !seen->pull_complete) {
 		seen->pull_complete = 1;
 		if (w->o->progress == PROGRESS_JSON)
-			json_line(im->ref, b->short_id, "Pull complete", 1, 0, 0,
+			json_line(im, b->short_id, "Pull complete", 1, 0, 0,
 			    NULL);
 		else
 			printf("%s: Pull complete\n", b->short_id);
 	}
-	if ((b->state == BLOB_FAILED || b->state == BLOB_CANCELLED) &&
+	if ((b->state == BLOB_FAILED || b->state == BLOB_CANCELLED ||
+	    b->state == BLOB_ABORTED) &&
 	    seen->final_key != (int)b->state * 1000 + b->attempts) {
 		seen->final_key = (int)b->state * 1000 + b->attempts;
 		tell(w, im, b, b->state);
@@ -212,7 +222,7 @@ emit_image_start(struct out *w, const struct model_image *im)
 
 	if (w->o->progress == PROGRESS_JSON) {
 		status = xasprintf("Pulling from %s", repo);
-		json_line(im->ref, im->ref, status, 0, 0, 0, NULL);
+		json_line(im, im->ref, status, 0, 0, 0, NULL);
 		free(status);
 	} else if (w->o->progress == PROGRESS_PLAIN)
 		printf("%s: Pulling from %s\n", im->ref, repo);
@@ -229,7 +239,7 @@ emit_image_end(struct out *w, const struct model_image *im)
 		const char *why = im->error ? im->error :
 		    image_state_name(im->state);
 		if (p == PROGRESS_JSON)
-			json_line(im->ref, NULL, NULL, 0, 0, 0, why);
+			json_line(im, NULL, NULL, 0, 0, 0, why);
 		fflush(stdout);
 		fprintf(stderr, "pulltop: %s: %s\n", im->ref, why);
 		return;
@@ -239,8 +249,8 @@ emit_image_end(struct out *w, const struct model_image *im)
 	    im->ref);
 	if (p == PROGRESS_JSON) {
 		char *d = xasprintf("Digest: %s", im->digest ? im->digest : "");
-		json_line(im->ref, NULL, d, 0, 0, 0, NULL);
-		json_line(im->ref, NULL, line, 0, 0, 0, NULL);
+		json_line(im, NULL, d, 0, 0, 0, NULL);
+		json_line(im, NULL, line, 0, 0, 0, NULL);
 		free(d);
 	} else if (p == PROGRESS_PLAIN)
 		printf("Digest: %s\n%s\n%s\n", im->digest ? im->digest : "",
@@ -252,7 +262,7 @@ emit_image_end(struct out *w, const struct model_image *im)
 		return;
 	if (p == PROGRESS_JSON) {
 		line = xasprintf("Unpacked to %s", im->unpack_dir);
-		json_line(im->ref, NULL, line, 0, 0, 0, NULL);
+		json_line(im, NULL, line, 0, 0, 0, NULL);
 		free(line);
 	} else
 		printf("Unpacked to %s\n", im->unpack_dir);
@@ -276,7 +286,7 @@ emit_loading(struct out *w, const struct snapshot *s,
 	si->load_told = xstrdup(t);
 	si->load_at = s->now;
 	if (w->o->progress == PROGRESS_JSON)
-		json_line(im->ref, NULL, t, 0, 0, 0, NULL);
+		json_line(im, NULL, t, 0, 0, 0, NULL);
 	else
 		printf("%s: %s\n", im->ref, t);
 }
@@ -309,10 +319,10 @@ emit_retries(struct out *w, const struct snapshot *s)
 			b = &s->blobs[e->blob];
 			for (j = 0; j < b->nimages; j++)
 				if (b->images[j] < s->nimages)
-					json_line(s->images[b->images[j]].ref,
+					json_line(&s->images[b->images[j]],
 					    b->short_id, status, 0, 0, 0, NULL);
 		} else if (e->image >= 0 && e->image < s->nimages)
-			json_line(s->images[e->image].ref, NULL, status, 0, 0,
+			json_line(&s->images[e->image], NULL, status, 0, 0,
 			    0, NULL);
 		free(status);
 	}

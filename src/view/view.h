@@ -40,7 +40,7 @@ struct view_ops {
  * until every image is final. s is the view's snapshot, zeroed before the
  * first call; it holds the last copy on return. Returns the exit status:
  * 0 every image complete, 1 any not (or one could not be added), 128 +
- * signal after SIGINT/SIGTERM.
+ * signal after SIGINT/SIGTERM; a read-only source (a watch) ends with 0.
  */
 int view_loop(struct source *src, const struct view_ops *ops, void *ctx,
     struct snapshot *s, double hz);

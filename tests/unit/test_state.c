@@ -33,6 +33,7 @@ q_free(struct jobq *q)
 	int i;
 
 	for (i = 0; i < q->nimages; i++) {
+		pthread_cond_destroy(&q->images[i]->cv);
 		free(q->images[i]->layers);
 		free(q->images[i]);
 	}
@@ -56,6 +57,7 @@ add_image(struct jobq *q, const char *ref)
 	im->id = model_image_add(q->m, ref, "example.com");
 	im->m = model_image(q->m, im->id);
 	im->q = q;
+	pthread_cond_init(&im->cv, NULL);
 	q->images[q->nimages++] = im;
 	return im;
 }
