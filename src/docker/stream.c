@@ -80,6 +80,7 @@ downloading(struct model_blob *b, const struct dk_msg *msg, double now)
 			b->started = now;
 		if (b->state == BLOB_RETRYING || b->attempts == 0)
 			b->attempts++;
+		b->attempt_started = now;
 		b->last_byte = now;
 		b->speed = 0;
 	} else if (cur > b->done && now > b->last_byte) {

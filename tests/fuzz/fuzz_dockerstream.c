@@ -8,7 +8,7 @@
  * holds no control character and is valid UTF-8, layer lists name real
  * blobs, and a layer's bytes never pass its size in a snapshot.
  *
- * Sources: src/docker/jsonmsg.c src/docker/stream.c src/model/model.c src/model/snapshot.c src/model/source.c src/util/util.c
+ * Sources: src/docker/jsonmsg.c src/docker/stream.c src/model/model.c src/model/snapshot.c src/model/eta.c src/model/source.c src/util/util.c
  * Check-runs: 3000
  * Packages: jansson
  */
