@@ -83,8 +83,11 @@ header_draw(struct dash *d, WINDOW *w, int width)
 	header_field(w, 0, &x, width, "", v);
 	draw_speed(v, sizeof v, s->speed);
 	header_field(w, 0, &x, width, "", v);
-	snprintf(v, sizeof v, "%d", d->jobs);
-	header_field(w, 0, &x, width, "jobs", v);
+	if (source_has(d->src, SRC_SET_JOBS)) {
+		/* a source that decides its own concurrency shows none */
+		snprintf(v, sizeof v, "%d", d->jobs);
+		header_field(w, 0, &x, width, "jobs", v);
+	}
 	fmt_duration(v, sizeof v, header_elapsed(s));
 	header_field(w, 0, &x, width, "elapsed", v);
 	if (s->all_final)
