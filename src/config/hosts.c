@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -29,12 +30,14 @@ static int __attribute__((format(printf, 3, 4)))
 hfail(struct hctx *c, const struct toml *at, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
+	char *msg, *clean;
 
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	*c->cause = xasprintf("%s:%d: %s", c->path, at->line, msg);
+	clean = clean_dup(msg);
+	*c->cause = xasprintf("%s:%d: %s", c->path, at->line, clean);
+	free(clean);
 	free(msg);
 	return -1;
 }

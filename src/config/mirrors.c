@@ -87,6 +87,16 @@ config_read_file(const char *path, size_t max, char **data, size_t *len,
 	return 0;
 }
 
+char *
+clean_dup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *c = xmalloc(n);
+
+	sanitize(c, n, s);
+	return c;
+}
+
 /* ------------------------------------------------------------ URLs */
 
 void
@@ -342,7 +352,7 @@ static int
 flag_split(const char *arg, char **registry, struct url *u, char **cause)
 {
 	const char *eq = strchr(arg, '=');
-	char *why = NULL;
+	char *why = NULL, *msg;
 
 	*registry = NULL;
 	if (eq == NULL || eq == arg) {
@@ -359,6 +369,9 @@ flag_split(const char *arg, char **registry, struct url *u, char **cause)
 	} else {
 		return 0;
 	}
+	msg = clean_dup(*cause);
+	free(*cause);
+	*cause = msg;
 	free(*registry);
 	*registry = NULL;
 	return -1;

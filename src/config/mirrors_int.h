@@ -40,6 +40,9 @@ int url_parse(const char *in, int scheme_optional, struct url *u,
     char **why);
 void url_free(struct url *u);
 
+/* s made printable (sanitize()) in a malloc'd copy: causes are one line. */
+char *clean_dup(const char *s);
+
 /* 1 if s is host[:port] as a reference names a registry. */
 int registry_name_valid(const char *s);
 /* Where registry's API is: docker.io's is registry-1.docker.io. */

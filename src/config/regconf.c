@@ -44,12 +44,14 @@ static int __attribute__((format(printf, 3, 4)))
 rfail(char **cause, const char *path_line, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
+	char *msg, *clean;
 
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	*cause = xasprintf("%s: %s", path_line, msg);
+	clean = clean_dup(msg);
+	*cause = xasprintf("%s: %s", path_line, clean);
+	free(clean);
 	free(msg);
 	return -1;
 }
@@ -552,6 +554,46 @@ is_host_part(const char *s, size_t n)
 	    (n == 9 && strncmp(s, "localhost", 9) == 0);
 }
 
+static int
+lower_alnum(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/*
+ * A repository path of docker's reference grammar: components of
+ * lowercase letters and digits, separated inside by '.', '_', "__" or
+ * dashes, joined with '/'.
+ */
+static int
+repo_path_valid(const char *s)
+{
+	const char *q;
+
+	for (;;) {
+		if (!lower_alnum((unsigned char)*s))
+			return 0;
+		while (lower_alnum((unsigned char)*s))
+			s++;
+		if (*s == '\0')
+			return 1;
+		if (*s == '/') {
+			s++;
+			continue;
+		}
+		q = s;
+		if (*s == '.' || (*s == '_' && s[1] != '_'))
+			s++;
+		else if (*s == '_')
+			s += 2;
+		else
+			while (*s == '-')
+				s++;
+		if (s == q)
+			return 0;
+	}
+}
+
 /*
  * One endpoint at loc (a location, "" to keep the name) for name, whose
  * first matched bytes the prefix matched. 1 added, 0 left out because a
@@ -580,6 +622,12 @@ add_endpoint(const struct regconf *rc, struct mirror_plan *p,
 	if (!registry_name_valid(host)) {
 		fail_at(rc, line, cause, "location '%s': '%s' is not a "
 		    "registry HOST[:PORT]", loc, host);
+		free(host);
+		goto out;
+	}
+	if (!repo_path_valid(slash + 1)) {
+		fail_at(rc, line, cause, "location '%s' makes '%s', not a "
+		    "valid repository", loc, phys);
 		free(host);
 		goto out;
 	}

@@ -686,6 +686,12 @@ test_registries_errors(void)
 	    "does not make HOST/REPOSITORY of x.example/foo/a", tmp);
 	PLAN("x.example", "foo/a", want, "registries.conf: a location without a host");
 	free(want);
+	put("registries.conf", "[[registry]]\nprefix = \"x.example/foo\"\n"
+	    "location = \"x.example/Not Valid\"\n");
+	want = xasprintf("ERROR: %s/registries.conf:1: location 'x.example/Not "
+	    "Valid' makes 'x.example/Not Valid/a', not a valid repository", tmp);
+	PLAN("x.example", "foo/a", want, "registries.conf: a location making a bad repository");
+	free(want);
 	rm("registries.conf");
 	want = xasprintf("ERROR: %s/registries.conf: No such file or directory", tmp);
 	PLAN("x.example", "a", want,
