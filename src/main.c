@@ -51,6 +51,10 @@ static const char usage_text[] =
 "      --creds USER:PASSWORD    credentials for the registries of this run\n"
 "                               (default: docker's config.json and helpers)\n"
 "      --cacert FILE            also trust the CA certificates in FILE\n"
+"      --mirror REGISTRY=URL    a mirror to try for REGISTRY's pulls before\n"
+"                               it (repeatable, tried in the order given)\n"
+"      --hosts-dir DIR          containerd's hosts.toml folders (default\n"
+"                               $PULLTOP_HOSTS_DIR, else /etc/containerd/certs.d)\n"
 "      --exit-when-done         leave the dashboard when every image is done\n"
 "      --theme NAME|FILE        dashboard colours (default $PULLTOP_THEME,\n"
 "                               else default); see pulltop-theme(5)\n"
@@ -80,6 +84,8 @@ enum {
 	OPT_THEME,
 	OPT_WATCH,
 	OPT_CONTAINERD_ROOT,
+	OPT_MIRROR,
+	OPT_HOSTS_DIR,
 };
 
 static const struct option long_opts[] = {
@@ -101,6 +107,8 @@ static const struct option long_opts[] = {
 	{ "theme", required_argument, NULL, OPT_THEME },
 	{ "watch", required_argument, NULL, OPT_WATCH },
 	{ "containerd-root", required_argument, NULL, OPT_CONTAINERD_ROOT },
+	{ "mirror", required_argument, NULL, OPT_MIRROR },
+	{ "hosts-dir", required_argument, NULL, OPT_HOSTS_DIR },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -287,6 +295,30 @@ parse_unpack(struct options *o, const char *arg)
 	o->unpack = arg;
 }
 
+/* --mirror REGISTRY=URL (kept in order) and --hosts-dir DIR. */
+static void
+parse_mirror_opt(struct options *o, int c, const char *arg)
+{
+	struct stat st;
+	char *cause = NULL;
+
+	if (c == OPT_HOSTS_DIR) {
+		if (*arg == '\0')
+			usage_error("--hosts-dir: empty path");
+		if (stat(arg, &st) != 0)
+			usage_error("--hosts-dir: %s: %s", arg, strerror(errno));
+		if (!S_ISDIR(st.st_mode))
+			usage_error("--hosts-dir: %s: not a directory", arg);
+		o->hosts_dir = arg;
+		return;
+	}
+	if (o->nmirror == MAX_MIRROR_FLAGS)
+		usage_error("--mirror: at most %d", MAX_MIRROR_FLAGS);
+	if (mirror_flag_check(arg, &cause) != 0)
+		usage_error("%s", cause);
+	o->mirror[o->nmirror++] = arg;
+}
+
 static void
 parse_creds(struct options *o, struct owned *w, char *arg)
 {
@@ -379,6 +411,10 @@ parse_one(struct options *o, struct owned *w, int c, char *arg)
 		if (*arg == '\0')
 			usage_error("--containerd-root: empty path");
 		w->containerd_root = arg;
+		break;
+	case OPT_MIRROR:
+	case OPT_HOSTS_DIR:
+		parse_mirror_opt(o, c, arg);
 		break;
 	default:
 		return -1;
