@@ -441,6 +441,48 @@ check_theme(struct options *o)
 	}
 }
 
+/*
+ * Every reference's mirror plan, before anything starts (config.h says
+ * where it comes from): a configuration file that cannot be read is one
+ * line naming it and exit 2; a reference that registries.conf blocks is
+ * one line and is left out, counted as failed (exit 1) while the others
+ * are pulled. Returns how many were left out.
+ */
+static int
+check_mirrors(const struct options *o, struct refs *refs)
+{
+	struct mirror_plan *p;
+	struct ref r;
+	char *cause = NULL, clean[1024];
+	int i, n = 0, blocked = 0;
+
+	for (i = 0; i < refs->n; i++) {
+		if (ref_parse(refs->v[i], &r, &cause) != 0) {
+			free(cause);	/* parsed once already: cannot be */
+			cause = NULL;
+			refs->v[n++] = refs->v[i];
+			continue;
+		}
+		if (mirror_plan_get(o, r.domain, r.path, &p, &cause) != 0) {
+			sanitize(clean, sizeof clean, cause);
+			fprintf(stderr, "pulltop: %s\n", clean);
+			exit(2);
+		}
+		if (p->blocked) {
+			sanitize(clean, sizeof clean, p->blocked_cause);
+			fprintf(stderr, "pulltop: %s: %s\n", refs->v[i], clean);
+			free(refs->v[i]);
+			blocked++;
+		} else {
+			refs->v[n++] = refs->v[i];
+		}
+		mirror_plan_free(p);
+		ref_free(&r);
+	}
+	refs->n = n;
+	return blocked;
+}
+
 /* Dashboard on a terminal that can have one, else plain lines. */
 static void
 pick_progress(struct options *o)
@@ -504,12 +546,20 @@ main(int argc, char **argv)
 	struct refs refs;
 	struct source *src;
 	char *cause = NULL;
-	int i, status;
+	int i, status, blocked = 0;
 
 	options_defaults(&o);
 	memset(&w, 0, sizeof w);
 	memset(&refs, 0, sizeof refs);
 	parse_args(argc, argv, &o, &w, &refs);
+	if (w.watch == NULL && (blocked = check_mirrors(&o, &refs)) > 0 &&
+	    refs.n == 0) {
+		refs_free(&refs);
+		if (w.creds != NULL)
+			explicit_bzero(w.creds, strlen(w.creds));
+		free(w.creds);
+		return 1;	/* every image blocked: nothing to start */
+	}
 	if (o.store == NULL && w.watch == NULL)
 		o.store = w.store = default_store();
 	pick_progress(&o);
@@ -529,6 +579,7 @@ main(int argc, char **argv)
 		return w.watch != NULL ? 2 : 1;
 	}
 	sig_install(model_wakeup_fd(src->model));
+	src->add_failures += blocked;
 	for (i = 0; i < refs.n; i++) {
 		if (source_add_image(src, refs.v[i], &cause) < 0) {
 			src->add_failures++;
