@@ -447,7 +447,9 @@ daemon_mirrors(const json_t *list, const char *path, struct mirror_plan *p,
 			free(why);
 			return -1;
 		}
-		if ((e = plan_add(p)) == NULL) {
+		/* room for the registry itself after them */
+		if (p->nep == MIRROR_MAX_ENDPOINTS - 1 ||
+		    (e = plan_add(p)) == NULL) {
 			url_free(&u);
 			*cause = xasprintf("%s: registry-mirrors: more than "
 			    "%d", path, MIRROR_MAX_ENDPOINTS - 1);
