@@ -104,7 +104,8 @@ struct mirror_header {
 };
 
 struct mirror_client {
-	char *cert, *key;	/* absolute paths; key NULL: in the cert file */
+	char *cert, *key;	/* paths (a relative one in hosts.toml is put
+				   under its folder); key NULL: in cert */
 };
 
 struct mirror_endpoint {
@@ -128,7 +129,7 @@ struct mirror_endpoint {
 	int override_path;	/* hosts.toml: api_root is the URL's path */
 	unsigned caps;		/* MIRROR_CAP_* */
 	enum mirror_pull_from pull_from;
-	char **ca;		/* CA files (absolute paths) */
+	char **ca;		/* CA files, paths as for client */
 	int nca;
 	struct mirror_client *client;
 	int nclient;
