@@ -52,6 +52,10 @@ static const char usage_text[] =
 "      --creds USER:PASSWORD    credentials for the registries of this run\n"
 "                               (default: docker's config.json and helpers)\n"
 "      --cacert FILE            also trust the CA certificates in FILE\n"
+"      --mirror REGISTRY=URL    a mirror to try for REGISTRY's pulls before\n"
+"                               it (repeatable, tried in the order given)\n"
+"      --hosts-dir DIR          containerd's hosts.toml folders (default\n"
+"                               $PULLTOP_HOSTS_DIR, else /etc/containerd/certs.d)\n"
 "      --exit-when-done         leave the dashboard when every image is done\n"
 "      --theme NAME|FILE        dashboard colours (default $PULLTOP_THEME,\n"
 "                               else default); see pulltop-theme(5)\n"
@@ -87,6 +91,8 @@ enum {
 	OPT_LOAD,
 	OPT_WATCH,
 	OPT_CONTAINERD_ROOT,
+	OPT_MIRROR,
+	OPT_HOSTS_DIR,
 };
 
 static const struct option long_opts[] = {
@@ -110,6 +116,8 @@ static const struct option long_opts[] = {
 	{ "load", required_argument, NULL, OPT_LOAD },
 	{ "watch", required_argument, NULL, OPT_WATCH },
 	{ "containerd-root", required_argument, NULL, OPT_CONTAINERD_ROOT },
+	{ "mirror", required_argument, NULL, OPT_MIRROR },
+	{ "hosts-dir", required_argument, NULL, OPT_HOSTS_DIR },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -298,6 +306,30 @@ parse_unpack(struct options *o, const char *arg)
 	o->unpack = arg;
 }
 
+/* --mirror REGISTRY=URL (kept in order) and --hosts-dir DIR. */
+static void
+parse_mirror_opt(struct options *o, int c, const char *arg)
+{
+	struct stat st;
+	char *cause = NULL;
+
+	if (c == OPT_HOSTS_DIR) {
+		if (*arg == '\0')
+			usage_error("--hosts-dir: empty path");
+		if (stat(arg, &st) != 0)
+			usage_error("--hosts-dir: %s: %s", arg, strerror(errno));
+		if (!S_ISDIR(st.st_mode))
+			usage_error("--hosts-dir: %s: not a directory", arg);
+		o->hosts_dir = arg;
+		return;
+	}
+	if (o->nmirror == MAX_MIRROR_FLAGS)
+		usage_error("--mirror: at most %d", MAX_MIRROR_FLAGS);
+	if (mirror_flag_check(arg, &cause) != 0)
+		usage_error("%s", cause);
+	o->mirror[o->nmirror++] = arg;
+}
+
 static void
 parse_creds(struct options *o, struct owned *w, char *arg)
 {
@@ -398,6 +430,10 @@ parse_one(struct options *o, struct owned *w, int c, char *arg)
 			usage_error("--containerd-root: empty path");
 		w->containerd_root = arg;
 		break;
+	case OPT_MIRROR:
+	case OPT_HOSTS_DIR:
+		parse_mirror_opt(o, c, arg);
+		break;
 	default:
 		return -1;
 	}
@@ -421,6 +457,48 @@ check_theme(struct options *o)
 		fprintf(stderr, "pulltop: %s: %s\n", from, twhy);
 		exit(2);
 	}
+}
+
+/*
+ * Every reference's mirror plan, before anything starts (config.h says
+ * where it comes from): a configuration file that cannot be read is one
+ * line naming it and exit 2; a reference that registries.conf blocks is
+ * one line and is left out, counted as failed (exit 1) while the others
+ * are pulled. Returns how many were left out.
+ */
+static int
+check_mirrors(const struct options *o, struct refs *refs)
+{
+	struct mirror_plan *p;
+	struct ref r;
+	char *cause = NULL, clean[1024];
+	int i, n = 0, blocked = 0;
+
+	for (i = 0; i < refs->n; i++) {
+		if (ref_parse(refs->v[i], &r, &cause) != 0) {
+			free(cause);	/* parsed once already: cannot be */
+			cause = NULL;
+			refs->v[n++] = refs->v[i];
+			continue;
+		}
+		if (mirror_plan_get(o, r.domain, r.path, &p, &cause) != 0) {
+			sanitize(clean, sizeof clean, cause);
+			fprintf(stderr, "pulltop: %s\n", clean);
+			exit(2);
+		}
+		if (p->blocked) {
+			sanitize(clean, sizeof clean, p->blocked_cause);
+			fprintf(stderr, "pulltop: %s: %s\n", refs->v[i], clean);
+			free(refs->v[i]);
+			blocked++;
+		} else {
+			refs->v[n++] = refs->v[i];
+		}
+		mirror_plan_free(p);
+		ref_free(&r);
+	}
+	refs->n = n;
+	return blocked;
 }
 
 /* Dashboard on a terminal that can have one, else plain lines. */
@@ -512,12 +590,20 @@ main(int argc, char **argv)
 	struct refs refs;
 	struct source *src;
 	char *cause = NULL;
-	int i, status;
+	int i, status, blocked = 0;
 
 	options_defaults(&o);
 	memset(&w, 0, sizeof w);
 	memset(&refs, 0, sizeof refs);
 	parse_args(argc, argv, &o, &w, &refs);
+	if (w.watch == NULL && (blocked = check_mirrors(&o, &refs)) > 0 &&
+	    refs.n == 0) {
+		refs_free(&refs);
+		if (w.creds != NULL)
+			explicit_bzero(w.creds, strlen(w.creds));
+		free(w.creds);
+		return 1;	/* every image blocked: nothing to start */
+	}
 	if (o.store == NULL && o.via == NULL && w.watch == NULL)
 		o.store = w.store = default_store();
 	pick_progress(&o);
@@ -534,6 +620,7 @@ main(int argc, char **argv)
 		return w.watch != NULL ? 2 : 1;
 	}
 	sig_install(model_wakeup_fd(src->model));
+	src->add_failures += blocked;
 	for (i = 0; i < refs.n; i++) {
 		if (source_add_image(src, refs.v[i], &cause) < 0) {
 			src->add_failures++;

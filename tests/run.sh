@@ -53,6 +53,11 @@ fi
 # Every test talks to loopback servers of its own: a proxy from the
 # environment must not stand in between (t-proxy and t-auth set their own).
 unset http_proxy https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+# ...nor this machine's mirror configuration (t-mirrorconf sets its own).
+mirrorcfg=$(t_tmpdir)
+: >"$mirrorcfg/registries.conf"
+export PULLTOP_HOSTS_DIR="$mirrorcfg" CONTAINERS_REGISTRIES_CONF="$mirrorcfg/registries.conf"
+export PULLTOP_DAEMON_JSON="$mirrorcfg/daemon.json"
 
 # unit tests: no registry needed
 unit_dir=${UNIT_DIR:-tests/unit}
