@@ -36,7 +36,8 @@
 #   BENCH_SCALE=0    skip the scale case (200 images x 20 layers)
 #   BENCH_SCALE_RUNS rounds of the scale case (default 3)
 # Last, the CPU cost of --watch containerd (tests/bench-watch.sh, its own
-# BENCH_WATCH_* settings).
+# BENCH_WATCH_* settings) and the Docker rows (tests/bench-docker.sh,
+# BENCH_DOCKER_RUNS; BENCH_DOCKER=0 skips them).
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$T_ROOT" || exit 1
@@ -492,6 +493,13 @@ fi
 # 50 growing ingests in a hand-built content store (tests/bench-watch.sh)
 echo
 bash "$T_LIB_DIR/bench-watch.sh" || broke "watching containerd: see above"
+
+# --via docker and --load docker against a private dockerd
+# (tests/bench-docker.sh)
+echo
+if [ "${BENCH_DOCKER:-1}" != 0 ]; then
+	bash "$T_LIB_DIR/bench-docker.sh" || broke "docker: see above"
+fi
 
 # --------------------------------------------------------------------- report
 

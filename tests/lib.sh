@@ -396,3 +396,47 @@ tmux_server() {
 }
 
 tm() { LC_ALL=$UTF8 tmux -L "$TM_SOCK" -f /dev/null "$@"; }
+
+# ----------------------------------------------------------------- dockerd
+
+# dockerd_start DIR: a private dockerd on DIR/sock (and DK_EXTRA's
+# listeners); DK_PID. 0 once it answers /_ping.
+dockerd_start() {
+	local d=$1 i
+	mkdir -p "$d"
+	[ -f "$d/daemon.json" ] || echo '{}' >"$d/daemon.json"
+	dockerd --config-file "$d/daemon.json" --data-root "$d/data" \
+	    --exec-root "$d/exec" --pidfile "$d/pid" -H "unix://$d/sock" \
+	    --iptables=false --bridge=none --storage-driver vfs \
+	    ${DK_EXTRA[@]+"${DK_EXTRA[@]}"} </dev/null >>"$d/log" 2>&1 &
+	DK_PID=$!
+	t_cleanup_push dockerd_stop "$d" "$DK_PID"
+	_t_watchdog "$DK_PID"
+	for ((i = 0; i < 150; i++)); do
+		curl -fsS -m 2 --unix-socket "$d/sock" http://d/_ping \
+		    >/dev/null 2>&1 && return 0
+		t_alive "$DK_PID" || return 1
+		sleep 0.2
+	done
+	return 1
+}
+
+# dockerd_stop DIR PID: TERM; then its containerd, if left, by its pid
+dockerd_stop() {
+	local d=$1 pid=$2 c i
+	c=$(cat "$d/exec/containerd/containerd.pid" 2>/dev/null)
+	rm -f "$d/exec/containerd/containerd.pid"
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < 150; i++)); do
+		t_alive "$pid" || break
+		sleep 0.1
+	done
+	t_alive "$pid" && kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	# only the containerd it started, still running
+	[ -n "$c" ] && [ "$(cat "/proc/$c/comm" 2>/dev/null)" = containerd ] &&
+	    t_kill_pid "$c"
+	mountpoint -q "$d/data" 2>/dev/null && umount "$d/data"
+	return 0
+}
+
