@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/t-unpack.sh - the unpack engine (src/unpack/unpack.c), driven through
+# tests/t-unpack.sh - the unpack engine (src/unpack/), driven through
 # tests/unpack_driver.c on layers crafted by tests/mklayers.py:
 #
 #   - rootfs equal to GNU tar extracting the same layers in order (gzip,
@@ -32,7 +32,7 @@ MD2=sha256:$(printf '2%.0s' $(seq 64))
 
 # shellcheck disable=SC2046
 if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Isrc/unpack -Isrc/util \
-	tests/unpack_driver.c src/unpack/unpack.c src/util/util.c src/util/digest.c \
+	tests/unpack_driver.c src/unpack/*.c src/util/util.c src/util/digest.c \
 	$(pkg-config --cflags --libs libarchive libzstd zlib libcrypto) \
 	-pthread -o "$DRV" 2>"$T/cc.err"; then
 	t_fail build "$(tail -n 5 "$T/cc.err")"

@@ -1,5 +1,5 @@
 /*
- * unpack_driver.c - drive src/unpack.c from the shell, for tests/t-unpack.sh
+ * unpack_driver.c - drive src/unpack/ from the shell, for tests/t-unpack.sh
  * and the unpack benchmark, until pulltop itself has --unpack:
  *
  *   unpack_driver DIR NAME MANIFESTDIGEST [BLOB MEDIATYPE DIFFID]...

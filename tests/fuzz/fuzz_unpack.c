@@ -1,5 +1,5 @@
 /*
- * fuzz_unpack.c - libFuzzer target for unpack.c: image layers (tar, gzip
+ * fuzz_unpack.c - libFuzzer target for src/unpack/: image layers (tar, gzip
  * or zstd) as a registry sends them, applied to a rootfs. The question is
  * the one unpack.h promises: can any entry create, change or link anything
  * outside the rootfs? Next to DIR sits a sentinel folder whose file must
@@ -20,7 +20,7 @@
  * it again through a saved fd. Without the rights for that it refuses to
  * run.
  *
- * Sources: src/unpack/unpack.c src/util/digest.c src/util/util.c
+ * Sources: src/unpack/entry.c src/unpack/layer.c src/unpack/remove.c src/unpack/stream.c src/unpack/unpack.c src/unpack/walk.c src/util/digest.c src/util/util.c
  * Check-runs: 5000
  * Packages: libarchive zlib libzstd libcrypto
  */
