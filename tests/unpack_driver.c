@@ -45,6 +45,7 @@ warn(void *ctx, const char *msg)
 int
 main(int argc, char **argv)
 {
+	static const struct unpack_cb cb = { progress, check, warn, NULL };
 	struct unpack *u;
 	char *cause = NULL, path[4096];
 	const char *e;
@@ -75,7 +76,7 @@ main(int argc, char **argv)
 		    : 0;
 		if (unpack_layer(u, argv[i], argv[i + 1],
 		    strcmp(argv[i + 2], "-") == 0 ? NULL : argv[i + 2], size,
-		    progress, check, warn, NULL, &cause) != 0) {
+		    &cb, &cause) != 0) {
 			printf("error: %s\n", cause);
 			free(cause);
 			unpack_abort(u);

@@ -6,6 +6,19 @@
 
 /* ------------------------------------------------------------- layers */
 
+/*
+ * Has the caller cancelled? Asked between entries and inside every loop
+ * (see unpack.h); once yes, the answer stays yes for the layer.
+ */
+int
+up_cancelled(struct unpack *u)
+{
+	if (!u->cancel && u->cb.cancelled != NULL &&
+	    u->cb.cancelled(u->cb.ctx))
+		u->cancel = 1;
+	return u->cancel;
+}
+
 /* One warning line for the layer: "layer <id>: ..." to the callback. */
 static void
 layer_warn(struct unpack *u, const char *fmt, ...)
@@ -21,7 +34,7 @@ layer_warn(struct unpack *u, const char *fmt, ...)
 	what = xvasprintf(fmt, ap);
 	va_end(ap);
 	m = xasprintf("layer %s: %s", u->sid, what);
-	u->warn(u->ctx, m);
+	u->cb.warn(u->cb.ctx, m);
 	free(m);
 	free(what);
 }
@@ -29,7 +42,7 @@ layer_warn(struct unpack *u, const char *fmt, ...)
 static void
 layer_warnings(struct unpack *u)
 {
-	if (u->warn == NULL)
+	if (u->cb.warn == NULL)
 		return;
 	if (u->skipped_dev > 0)
 		layer_warn(u, "skipped %u device node%s (not root), e.g. %s",
@@ -96,7 +109,7 @@ run_layer(struct unpack *u, struct reader *r, const char *diff_id,
 			    archive_error_string(a));
 			goto out;
 		}
-		if (u->check != NULL && u->check(u->ctx)) {
+		if (up_cancelled(u)) {
 			up_fail(cause, "cancelled");
 			goto out;
 		}
@@ -130,9 +143,7 @@ out:
 int
 unpack_layer(struct unpack *u, const char *blob_path, const char *media_type,
     const char *diff_id, uint64_t size,
-    void (*progress)(void *ctx, uint64_t done, uint64_t total),
-    int (*check)(void *ctx), void (*warn)(void *ctx, const char *msg),
-    void *ctx, char **cause)
+    const struct unpack_cb *cb, char **cause)
 {
 	struct reader r;
 	char *inner = NULL, mt[96];
@@ -140,10 +151,11 @@ unpack_layer(struct unpack *u, const char *blob_path, const char *media_type,
 	int rc;
 
 	layer_sid(u, blob_path, diff_id);
-	u->progress = progress;
-	u->check = check;
-	u->warn = warn;
-	u->ctx = ctx;
+	if (cb != NULL)
+		u->cb = *cb;
+	else
+		memset(&u->cb, 0, sizeof u->cb);
+	u->cancel = 0;
 	u->total = size;
 	u->skipped_dev = u->skipped_type = u->xattr_fail = u->chown_fail = 0;
 	if ((int)codec < 0) {

@@ -285,13 +285,13 @@ up_report(struct reader *r, int force)
 	struct unpack *u = r->u;
 	double now;
 
-	if (u->progress == NULL)
+	if (u->cb.progress == NULL)
 		return;
 	now = now_mono();
 	if (!force && now - r->last_progress < 0.1)
 		return;
 	r->last_progress = now;
-	u->progress(u->ctx, reader_done(r), u->total);
+	u->cb.progress(u->cb.ctx, reader_done(r), u->total);
 }
 
 la_ssize_t
@@ -301,7 +301,7 @@ up_reader_read(struct archive *a, void *ctx, const void **out)
 	const unsigned char *p = NULL;
 	ssize_t n;
 
-	if (r->u->check != NULL && r->u->check(r->u->ctx)) {
+	if (up_cancelled(r->u)) {
 		r->why = "cancelled";
 		archive_set_error(a, ECANCELED, "cancelled");
 		return -1;

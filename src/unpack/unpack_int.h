@@ -150,10 +150,8 @@ struct unpack {
 
 	/* the layer being applied */
 	char sid[13];
-	void (*progress)(void *, uint64_t, uint64_t);
-	int (*check)(void *);
-	void (*warn)(void *, const char *);
-	void *ctx;
+	struct unpack_cb cb;	/* the caller's, all members set or NULL */
+	int cancel;		/* cb.cancelled() said yes */
 	uint64_t total;
 	struct slot cache[CACHE_SLOTS];
 	int pin, pin_orphan;	/* the parent fd in use, see slot_drop() */
@@ -210,6 +208,9 @@ void up_defer_flush(struct unpack *u);
 int up_open_canon_dir(struct unpack *u, const char *c);
 int up_apply_entry(struct unpack *u, struct archive *a,
     struct archive_entry *e, char **cause);
+
+/* layer.c */
+int up_cancelled(struct unpack *u);
 
 /* stream.c */
 int up_reader_init(struct reader *r, struct unpack *u, const char *path,

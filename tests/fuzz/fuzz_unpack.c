@@ -273,8 +273,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < nlayers; i++) {
 		if (put_blob(layer[i], len[i]) != 0)
 			die("/blob");
-		if (unpack_layer(u, "/blob", mt, NULL, len[i], NULL, NULL,
-		    NULL, NULL, &cause) != 0) {
+		if (unpack_layer(u, "/blob", mt, NULL, len[i], NULL,
+		    &cause) != 0) {
 			check_cause(cause);
 			free(cause);
 			cause = NULL;
