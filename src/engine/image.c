@@ -462,6 +462,8 @@ unpack_run(struct image *im, char **cause)
 	struct jobq *q = im->q;
 	struct unpack *u = NULL;
 	struct extract x;
+	struct unpack_cb cb = { extract_progress, extract_check, extract_warn,
+	    &x };
 	enum blob_state prev;
 	char name[256], *path;
 	int i, r;
@@ -504,7 +506,7 @@ unpack_run(struct image *im, char **cause)
 		x.b = b;
 		path = store_blob_path(q->store, b->digest);
 		r = unpack_layer(u, path, b->media_type, im->diff_ids[i], b->size,
-		    extract_progress, extract_check, extract_warn, &x, cause);
+		    &cb, cause);
 		free(path);
 
 		pthread_mutex_lock(&q->mu);
