@@ -19,6 +19,17 @@ up_cancelled(struct unpack *u)
 	return u->cancel;
 }
 
+/* The same, asked from inner loops: every 64th call asks the caller. */
+int
+up_tick(struct unpack *u)
+{
+	if (u->cancel)
+		return 1;
+	if ((++u->ticks & 63) != 0)
+		return 0;
+	return up_cancelled(u);
+}
+
 /* One warning line for the layer: "layer <id>: ..." to the callback. */
 static void
 layer_warn(struct unpack *u, const char *fmt, ...)
@@ -81,6 +92,75 @@ layer_sid(struct unpack *u, const char *blob_path, const char *diff_id)
 	snprintf(u->sid, sizeof u->sid, "%.12s", b);
 }
 
+/* Write entry e (its name cleaned, split into parent and leaf). */
+static int
+write_entry(struct unpack *u, struct archive *a, struct archive_entry *e,
+    const char *parent, const char *leaf, char **cause)
+{
+	const char *hard = archive_entry_hardlink(e);
+	uint32_t pnode;
+	int pfd;
+
+	if (up_walk(u, parent, 1, &pfd, &pnode, cause) != 0)
+		return -1;
+	up_dt_record(u, pnode);
+	up_set_add(&u->set, up_dt_key(u, pnode, leaf));
+	if (hard != NULL)
+		return up_do_hardlink(u, hard, pfd, pnode, leaf, cause);
+	switch (archive_entry_filetype(e)) {
+	case AE_IFREG:
+		return up_do_file(u, a, e, pfd, pnode, leaf, cause);
+	case AE_IFDIR:
+		return up_do_dir(u, e, pfd, pnode, leaf, cause);
+	case AE_IFLNK:
+		return up_do_symlink(u, e, pfd, pnode, leaf, cause);
+	case AE_IFCHR:
+	case AE_IFBLK:
+	case AE_IFIFO:
+		return up_do_node(u, e, pfd, pnode, leaf, cause);
+	default:
+		if (u->skipped_type++ == 0)
+			up_where(u, pnode, leaf, u->first_skip,
+			    sizeof u->first_skip);
+		return 0;
+	}
+}
+
+/* One entry: cleaned, AUFS bookkeeping skipped, whiteouts applied. */
+static int
+apply_entry(struct unpack *u, struct archive *a, struct archive_entry *e,
+    char **cause)
+{
+	const char *raw = archive_entry_pathname(e), *leaf;
+	char *slash, sh[160];
+
+	if (raw == NULL && (raw = archive_entry_pathname_utf8(e)) == NULL)
+		return up_fail(cause, "entry without a name");
+	if (up_clean_name("entry ", raw, &u->path, cause) != 0)
+		return -1;
+	if (u->path.len == 0) {
+		/* "./": the rootfs itself; nothing else may take its place */
+		if (archive_entry_hardlink(e) != NULL ||
+		    archive_entry_filetype(e) != AE_IFDIR)
+			return up_fail(cause, "entry %s would replace the "
+			    "rootfs", up_show(raw, sh, sizeof sh));
+		return up_do_dir(u, e, u->root, 0, NULL, cause);
+	}
+	slash = strrchr(u->path.data, '/');
+	leaf = slash ? slash + 1 : u->path.data;
+	/* AUFS bookkeeping (".wh..wh.plnk/..." etc.) is not content */
+	if ((strncmp(u->path.data, ".wh..wh.", 8) == 0 ||
+	    strstr(u->path.data, "/.wh..wh.") != NULL) &&
+	    strcmp(leaf, ".wh..wh..opq") != 0)
+		return 0;
+	if (slash != NULL)
+		*slash = '\0';
+	if (strncmp(leaf, ".wh.", 4) == 0)
+		return up_whiteout(u, slash ? u->path.data : "", leaf, raw,
+		    cause);
+	return write_entry(u, a, e, slash ? u->path.data : "", leaf, cause);
+}
+
 static int
 run_layer(struct unpack *u, struct reader *r, const char *diff_id,
     char **cause)
@@ -113,7 +193,9 @@ run_layer(struct unpack *u, struct reader *r, const char *diff_id,
 			up_fail(cause, "cancelled");
 			goto out;
 		}
-		if (up_apply_entry(u, a, e, cause) != 0) {
+		if (up_dt_full(u) && up_dt_flush(u, cause) != 0)
+			goto out;
+		if (apply_entry(u, a, e, cause) != 0) {
 			if (r->why != NULL) {	/* the stream broke mid-file */
 				free(*cause);
 				*cause = xstrdup(r->why);
@@ -123,11 +205,16 @@ run_layer(struct unpack *u, struct reader *r, const char *diff_id,
 	}
 	/* the diff_id covers the whole stream, padding after the tar too */
 	while ((n = up_next_block(r, &p)) > 0)
-		;
+		if (up_cancelled(u)) {
+			up_fail(cause, "cancelled");
+			goto out;
+		}
 	if (n < 0) {
 		up_fail(cause, "%s", r->why);
 		goto out;
 	}
+	if (up_dt_flush(u, cause) != 0)	/* the directories' modes */
+		goto out;
 	sha256_final(r->hash, got);
 	if (diff_id != NULL && strcmp(got, diff_id) != 0) {
 		up_fail(cause, "uncompressed content is %s, not the diff_id %s",
@@ -156,6 +243,7 @@ unpack_layer(struct unpack *u, const char *blob_path, const char *media_type,
 	else
 		memset(&u->cb, 0, sizeof u->cb);
 	u->cancel = 0;
+	u->ticks = 0;
 	u->total = size;
 	u->skipped_dev = u->skipped_type = u->xattr_fail = u->chown_fail = 0;
 	if ((int)codec < 0) {
@@ -176,12 +264,11 @@ unpack_layer(struct unpack *u, const char *blob_path, const char *media_type,
 		return -1;
 	}
 	up_reader_start(&r, codec);
-	u->pin = -1;
-	up_cache_flush(u);
+	up_dt_init(u);
 	up_report(&r, 1);
 	rc = run_layer(u, &r, diff_id, &inner);
-	up_cache_flush(u);
-	up_defer_flush(u);
+	up_walk_reset(u);
+	up_dt_free(u);
 	up_set_free(&u->set);
 	if (rc == 0) {
 		up_report(&r, 1);

@@ -1,11 +1,12 @@
 /*
- * remove.c - taking things out of the rootfs: whole trees removed
- * without following a symlink, and OCI whiteouts (".wh.NAME" and opaque
- * directories).
+ * remove.c - taking things out of the rootfs: whole trees removed without
+ * following a symlink, and OCI whiteouts (".wh.NAME", and opaque
+ * directories emptied of what the layers below put there). One directory
+ * fd open at a time, whatever the depth; every loop asks up_tick().
  */
 #include "unpack_int.h"
 
-/* ---------------------------------------------------------- removal */
+/* ------------------------------------------------------------- removal */
 
 struct rmlevel {
 	char *name;
@@ -14,18 +15,103 @@ struct rmlevel {
 };
 
 /*
+ * Empty directory cur of everything but directories: *sub is then the
+ * first subdirectory found (malloc'd) or NULL when there is none left.
+ */
+static int
+rm_scan(struct unpack *u, int cur, const char *what, int cancellable,
+    char **sub, char **cause)
+{
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+	int dfd, r = 0;
+
+	*sub = NULL;
+	if ((dfd = dup(cur)) < 0 || (d = fdopendir(dfd)) == NULL) {
+		if (dfd >= 0)
+			close(dfd);
+		return up_fail(cause, "read %s: %s", what, strerror(errno));
+	}
+	rewinddir(d);
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		int isdir = de->d_type == DT_DIR;
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (cancellable && up_tick(u)) {
+			r = up_fail(cause, "cancelled");
+			break;
+		}
+		if (de->d_type == DT_UNKNOWN) {
+			if (fstatat(cur, de->d_name, &sb,
+			    AT_SYMLINK_NOFOLLOW) != 0)
+				continue;
+			isdir = S_ISDIR(sb.st_mode);
+		}
+		if (isdir) {
+			*sub = xstrdup(de->d_name);
+			break;
+		}
+		if (unlinkat(cur, de->d_name, 0) != 0 && errno != ENOENT)
+			r = up_fail(cause, "remove %s: %s", de->d_name,
+			    strerror(errno));
+	}
+	closedir(d);
+	return r;
+}
+
+/* Open name under cur for removal (u+rwx when not root), with its id. */
+static int
+rm_open(struct unpack *u, int cur, const char *name, struct rmlevel *l,
+    char **cause)
+{
+	struct stat sb;
+	int fd = openat(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		up_fail(cause, "open %s: %s", name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!u->is_root && (sb.st_mode & 0700) != 0700)
+		(void)fchmod(fd, (sb.st_mode & 07777) | 0700);
+	l->dev = sb.st_dev;
+	l->ino = sb.st_ino;
+	return fd;
+}
+
+/* Remove the empty directory name under pfd (which it was, as l). */
+static int
+rm_dir(struct unpack *u, int pfd, const struct rmlevel *l, char **cause)
+{
+	if (unlinkat(pfd, l->name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+		return up_fail(cause, "remove %s: %s", l->name,
+		    strerror(errno));
+	if (!u->is_root)
+		up_fix_forget(u, l->ino);
+	return 0;
+}
+
+/*
  * Remove name under pfd and everything below it, following no symlink.
  * Iterative, with one directory open at a time (going up by ".." and
  * checking it is the directory we came down from), so depth costs no fds.
- * Directories without u+rwx are opened up first when not root.
+ * Directories without u+rwx are opened up first when not root. When
+ * cancellable, a cancel stops it (what is left goes with the staging).
  */
 int
-up_rm_tree(int pfd, const char *name, int is_root, char **cause)
+up_rm_tree(struct unpack *u, int pfd, const char *name, int cancellable,
+    char **cause)
 {
 	struct rmlevel *st;
-	size_t depth, cap = 16;
+	size_t depth = 0, cap = 16;
 	struct stat sb;
-	int cur, r = -1;
+	char *sub;
+	int cur, up, r = -1;
 
 	if (fstatat(pfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
 		return errno == ENOENT ? 0 : up_fail(cause, "%s: %s", name,
@@ -36,87 +122,33 @@ up_rm_tree(int pfd, const char *name, int is_root, char **cause)
 			    strerror(errno));
 		return 0;
 	}
-	cur = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (cur < 0)
-		return up_fail(cause, "open %s: %s", name, strerror(errno));
 	st = xmalloc(sizeof *st * cap);
 	st[0].name = xstrdup(name);
-	st[0].dev = sb.st_dev;
-	st[0].ino = sb.st_ino;
 	depth = 1;
+	if ((cur = rm_open(u, pfd, name, &st[0], cause)) < 0)
+		goto out;
 	for (;;) {
-		struct dirent *de;
-		DIR *d;
-		char *sub = NULL;
-		int dfd, up;
-
-		if (!is_root && fstat(cur, &sb) == 0 &&
-		    (sb.st_mode & 0700) != 0700)
-			(void)fchmod(cur, (sb.st_mode & 07777) | 0700);
-		dfd = dup(cur);
-		if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
-			up_fail(cause, "read %s: %s", st[depth - 1].name,
-			    strerror(errno));
-			if (dfd >= 0)
-				close(dfd);
+		if (rm_scan(u, cur, st[depth - 1].name, cancellable, &sub,
+		    cause) != 0)
 			goto out;
-		}
-		while ((de = readdir(d)) != NULL) {
-			int isdir = de->d_type == DT_DIR;
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			if (de->d_type == DT_UNKNOWN) {
-				if (fstatat(cur, de->d_name, &sb,
-				    AT_SYMLINK_NOFOLLOW) != 0)
-					continue;
-				isdir = S_ISDIR(sb.st_mode);
-			}
-			if (isdir) {
-				sub = xstrdup(de->d_name);
-				break;
-			}
-			if (unlinkat(cur, de->d_name, 0) != 0 &&
-			    errno != ENOENT) {
-				up_fail(cause, "remove %s: %s", de->d_name,
-				    strerror(errno));
-				closedir(d);
-				goto out;
-			}
-		}
-		closedir(d);
-		if (sub != NULL) {
-			int nfd = openat(cur, sub, O_RDONLY | O_DIRECTORY |
-			    O_NOFOLLOW | O_CLOEXEC);
-			if (nfd < 0 || fstat(nfd, &sb) != 0) {
-				up_fail(cause, "open %s: %s", sub, strerror(errno));
-				free(sub);
-				if (nfd >= 0)
-					close(nfd);
-				goto out;
-			}
+		if (sub != NULL) {	/* down into it */
 			if (depth == cap)
 				st = xrealloc(st, sizeof *st * (cap *= 2));
 			st[depth].name = sub;
-			st[depth].dev = sb.st_dev;
-			st[depth].ino = sb.st_ino;
-			depth++;
-			close(cur);
-			cur = nfd;
-			continue;
-		}
-		/* cur is empty: go up and remove it */
-		if (depth == 1) {
-			close(cur);
-			cur = -1;
-			if (unlinkat(pfd, name, AT_REMOVEDIR) != 0 &&
-			    errno != ENOENT) {
-				up_fail(cause, "remove %s: %s", name,
-				    strerror(errno));
+			if ((up = rm_open(u, cur, sub, &st[depth], cause)) < 0) {
+				free(sub);
 				goto out;
 			}
-			break;
+			depth++;
+			close(cur);
+			cur = up;
+			continue;
+		}
+		if (depth == 1) {	/* cur is empty: remove it */
+			close(cur);
+			cur = -1;
+			r = rm_dir(u, pfd, &st[0], cause);
+			goto out;
 		}
 		up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (up < 0 || fstat(up, &sb) != 0 ||
@@ -129,18 +161,10 @@ up_rm_tree(int pfd, const char *name, int is_root, char **cause)
 		}
 		close(cur);
 		cur = up;
-		depth--;
-		if (unlinkat(cur, st[depth].name, AT_REMOVEDIR) != 0 &&
-		    errno != ENOENT) {
-			up_fail(cause, "remove %s: %s", st[depth].name,
-			    strerror(errno));
-			depth++;
+		if (rm_dir(u, cur, &st[depth - 1], cause) != 0)
 			goto out;
-		}
-		free(st[depth].name);
+		free(st[--depth].name);
 	}
-	r = 0;
-	depth = 1;
 out:
 	if (cur >= 0)
 		close(cur);
@@ -150,57 +174,199 @@ out:
 	return r;
 }
 
-/* ------------------------------------------------------------ whiteouts */
-
 /*
- * Empty directory fd (at canonical path canon) of what lower layers put
- * there: keep what this layer wrote, and go into the directories it wrote
- * into, which may still hold lower entries.
+ * Remove whatever is at pfd/name (pnode's child; a whole tree for a
+ * directory), telling the walker first when walks may have gone through
+ * it.
  */
-static int
-opaque_clear(struct unpack *u, int fd, const char *canon, int depth,
+int
+up_remove_at(struct unpack *u, int pfd, uint32_t pnode, const char *name,
     char **cause)
 {
+	struct stat sb;
+	char sh[160];
+
+	if (fstatat(pfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : up_fail(cause, "%s: %s",
+		    up_where(u, pnode, name, sh, sizeof sh), strerror(errno));
+	if (S_ISDIR(sb.st_mode) || S_ISLNK(sb.st_mode))
+		up_walk_forget(u, pnode, name);
+	if (S_ISDIR(sb.st_mode))
+		return up_rm_tree(u, pfd, name, 1, cause);
+	if (unlinkat(pfd, name, 0) != 0 && errno != ENOENT)
+		return up_fail(cause, "remove %s: %s",
+		    up_where(u, pnode, name, sh, sizeof sh), strerror(errno));
+	return 0;
+}
+
+/* ------------------------------------------------------------ whiteouts */
+
+/* A directory being emptied: its node (NONE if the tree has none), hash. */
+struct olevel {
+	uint32_t node;
+	int top;		/* it is the rootfs */
+	uint64_t h;
+	dev_t dev;
+	ino_t ino;
+	long cookie;		/* where its second read goes on, 0: start */
+};
+
+static uint64_t
+okey(const struct olevel *l, const char *name)
+{
+	return up_ph_final(up_ph_child(l->h, l->top, name, strlen(name)));
+}
+
+/* First read: remove from fd (level l) what this layer did not write. */
+static int
+opaque_sweep(struct unpack *u, int fd, const struct olevel *l, char **cause)
+{
 	struct dirent *de;
-	struct buf child;
-	char **keep = NULL;
-	size_t nkeep = 0, i;
 	DIR *d;
 	int dfd, r = 0;
 
-	if (depth > OPAQUE_DEPTH)
-		return up_fail(cause, "opaque directory too deep");
 	if ((dfd = dup(fd)) < 0 || (d = fdopendir(dfd)) == NULL) {
 		if (dfd >= 0)
 			close(dfd);
-		return up_fail(cause, "read %s: %s", canon, strerror(errno));
+		return up_fail(cause, "read: %s", strerror(errno));
 	}
-	buf_init(&child, SCRATCH_MAX);
+	rewinddir(d);
 	while (r == 0 && (de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		up_join(&child, canon, de->d_name);
-		if (!up_set_has(&u->set, child.data))
-			r = up_remove_at(u, fd, de->d_name, child.data, cause);
-		else if (de->d_type == DT_DIR || de->d_type == DT_UNKNOWN) {
-			keep = xrealloc(keep, (nkeep + 1) * sizeof *keep);
-			keep[nkeep++] = xstrdup(de->d_name);
+		if (up_tick(u))
+			r = up_fail(cause, "cancelled");
+		else if (!up_set_has(&u->set, okey(l, de->d_name)))
+			r = up_remove_at(u, fd, l->node, de->d_name, cause);
+	}
+	closedir(d);
+	return r;
+}
+
+/*
+ * Second read, from l->cookie on (nothing is removed from fd any more):
+ * the next directory this layer wrote in, into name; 0 when none is left.
+ */
+static int
+opaque_next(struct unpack *u, int fd, struct olevel *l, char *name)
+{
+	struct dirent *de;
+	struct stat sb;
+	DIR *d;
+	int dfd, found = 0;
+
+	if ((dfd = dup(fd)) < 0 || (d = fdopendir(dfd)) == NULL) {
+		if (dfd >= 0)
+			close(dfd);
+		return 0;
+	}
+	if (l->cookie != 0)
+		seekdir(d, l->cookie);
+	else
+		rewinddir(d);
+	while (!found && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0 ||
+		    !up_set_has(&u->set, okey(l, de->d_name)))
+			continue;
+		if (de->d_type == DT_UNKNOWN)
+			found = fstatat(fd, de->d_name, &sb,
+			    AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
+		else
+			found = de->d_type == DT_DIR;
+		if (found) {
+			snprintf(name, NAME_MAX + 1, "%s", de->d_name);
+			l->cookie = telldir(d);
 		}
 	}
 	closedir(d);
-	for (i = 0; i < nkeep; i++) {
-		int sub;
-		if (r == 0 && (sub = openat(fd, keep[i], O_RDONLY |
-		    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
-			up_join(&child, canon, keep[i]);
-			r = opaque_clear(u, sub, child.data, depth + 1, cause);
+	return found;
+}
+
+/* Down into name under *fd for opaque_clear(): the new level in l. */
+static int
+opaque_down(struct unpack *u, int *fd, const struct olevel *parent,
+    const char *name, struct olevel *l)
+{
+	struct stat sb;
+	int sub = openat(*fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+
+	if (sub < 0 || fstat(sub, &sb) != 0) {
+		if (sub >= 0)
 			close(sub);
-		}
-		free(keep[i]);
+		return -1;
 	}
-	free(keep);
-	buf_free(&child);
+	l->node = up_dt_find(u, parent->node, name, strlen(name));
+	l->top = 0;
+	l->h = up_ph_child(parent->h, parent->top, name, strlen(name));
+	l->dev = sb.st_dev;
+	l->ino = sb.st_ino;
+	l->cookie = 0;
+	close(*fd);
+	*fd = sub;
+	return 0;
+}
+
+/*
+ * Empty directory fd (node) of what lower layers put there: keep what
+ * this layer wrote, and go into the directories it wrote in, which may
+ * still hold lower entries. Depth first, one fd open at a time: each
+ * directory is read once to remove and once more for where to go down.
+ */
+static int
+opaque_clear(struct unpack *u, int fd, uint32_t node, char **cause)
+{
+	struct olevel *st;
+	size_t depth = 1, cap = 16;
+	char name[NAME_MAX + 1];
+	struct stat sb;
+	int r, up;
+
+	if ((fd = dup(fd)) < 0 || fstat(fd, &sb) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return up_fail(cause, "opaque directory: %s", strerror(errno));
+	}
+	st = xmalloc(cap * sizeof *st);
+	st[0].node = node;
+	st[0].top = node == 0;
+	st[0].h = u->dt.n[node].h;
+	st[0].dev = sb.st_dev;
+	st[0].ino = sb.st_ino;
+	st[0].cookie = 0;
+	r = opaque_sweep(u, fd, &st[0], cause);
+	while (r == 0) {
+		if (opaque_next(u, fd, &st[depth - 1], name)) {
+			if (depth == cap)
+				st = xrealloc(st, (cap *= 2) * sizeof *st);
+			if (depth > MAX_DEPTH)
+				r = up_fail(cause, "opaque directory nested "
+				    "deeper than %d levels", MAX_DEPTH);
+			else if (opaque_down(u, &fd, &st[depth - 1], name,
+			    &st[depth]) == 0)
+				r = opaque_sweep(u, fd, &st[depth++], cause);
+			continue;
+		}
+		if (depth == 1)
+			break;
+		up = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (up < 0 || fstat(up, &sb) != 0 ||
+		    sb.st_dev != st[depth - 2].dev ||
+		    sb.st_ino != st[depth - 2].ino) {
+			if (up >= 0)
+				close(up);
+			r = up_fail(cause, "opaque directory changed while "
+			    "being emptied");
+			break;
+		}
+		close(fd);
+		fd = up;
+		depth--;
+	}
+	close(fd);
+	free(st);
 	return r;
 }
 
@@ -209,6 +375,7 @@ up_whiteout(struct unpack *u, const char *parent, const char *leaf,
     const char *raw, char **cause)
 {
 	const char *name = leaf + 4;
+	uint32_t pnode;
 	char sh[160];
 	int pfd, fd, r;
 
@@ -221,28 +388,19 @@ up_whiteout(struct unpack *u, const char *parent, const char *leaf,
 		return up_fail(cause, "invalid whiteout %s",
 		    up_show(raw, sh, sizeof sh));
 	/* the parent is resolved like any entry's (in the rootfs) */
-	r = up_walk(u, parent, 0, &pfd, cause);
+	r = up_walk(u, parent, 0, &pfd, &pnode, cause);
 	if (r != 0)
 		return r < 0 ? -1 : 0;	/* nothing there to hide */
-	up_cache_flush(u);
-	if (strcmp(leaf, ".wh..wh..opq") == 0) {
-		char *canon = xstrdup(u->canon.data);
-		fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		up_close_dir(u, pfd);
-		if (fd < 0) {
-			free(canon);
-			return up_fail(cause, "open %s: %s",
-			    up_show(parent, sh, sizeof sh), strerror(errno));
-		}
-		r = opaque_clear(u, fd, canon, 0, cause);
-		close(fd);
-		free(canon);
-		return r;
+	if (strcmp(leaf, ".wh..wh..opq") != 0) {
+		if (up_set_has(&u->set, up_dt_key(u, pnode, name)))
+			return 0;	/* this layer's own: stays */
+		return up_remove_at(u, pfd, pnode, name, cause);
 	}
-	up_join(&u->leafc, u->canon.data, name);
-	r = 0;
-	if (!up_set_has(&u->set, u->leafc.data))	/* not this layer's own */
-		r = up_remove_at(u, pfd, name, u->leafc.data, cause);
-	up_close_dir(u, pfd);
+	fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return up_fail(cause, "open %s: %s",
+		    up_show(parent, sh, sizeof sh), strerror(errno));
+	r = opaque_clear(u, fd, pnode, cause);
+	close(fd);
 	return r;
 }

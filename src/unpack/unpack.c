@@ -1,7 +1,7 @@
 /*
  * unpack.c - the public side of the unpack engine (unpack.h): a rootfs
- * begun in a staging folder, committed into place or aborted; leftovers of
- * crashed runs swept; plus the small helpers every part shares.
+ * begun in a staging folder, committed into place or aborted; what killed
+ * runs left behind swept; plus the small helpers every part shares.
  */
 #include "unpack_int.h"
 
@@ -46,18 +46,6 @@ up_bcat(struct buf *b, const char *s, size_t n)
 	buf_str(b);
 }
 
-/* canon of parent + "/" + leaf into b. */
-void
-up_join(struct buf *b, const char *parent, const char *leaf)
-{
-	size_t pl = strlen(parent);
-
-	up_bset(b, parent, pl);
-	if (pl > 0)
-		up_bcat(b, "/", 1);
-	up_bcat(b, leaf, strlen(leaf));
-}
-
 /* ---------------------------------------------------------------- api */
 
 void
@@ -81,17 +69,12 @@ unpack_path(const struct unpack *u)
 static void
 unpack_free(struct unpack *u)
 {
-	size_t i;
-
-	u->pin = -1;
-	up_cache_flush(u);
-	for (i = 0; i < u->ndefer; i++)
-		free(u->defer[i].canon);
-	for (i = 0; i < u->nfix; i++)
-		free(u->fix[i].canon);
-	free(u->defer);
-	free(u->fix);
+	up_walk_reset(u);
+	up_dt_free(u);
 	up_set_free(&u->set);
+	up_fix_free(u);
+	free(u->cur.lv);
+	buf_free(&u->cur.raw);
 	if (u->root >= 0)
 		close(u->root);
 	if (u->dirfd >= 0)
@@ -100,8 +83,6 @@ unpack_free(struct unpack *u)
 	buf_free(&u->hard);
 	buf_free(&u->link);
 	buf_free(&u->todo);
-	buf_free(&u->canon);
-	buf_free(&u->leafc);
 	free(u->dir);
 	free(u->name);
 	free(u->final);
@@ -135,14 +116,37 @@ marker_matches(struct unpack *u, const char *digest)
 }
 
 /*
- * Remove what crashed runs left: .NAME.staging-PID and .NAME.old-PID of
- * processes that are gone and whose staging lock is free.
+ * The PID in a leftover's name ".NAME.staging-PID" or ".NAME.old-PID",
+ * or 0 when name is not one.
+ */
+static long
+leftover_pid(const char *name)
+{
+	const char *s = strrchr(name, '.'), *p = NULL;
+	char *end;
+	long pid;
+
+	if (name[0] != '.' || s == NULL || s == name)
+		return 0;
+	if (strncmp(s, ".staging-", 9) == 0)
+		p = s + 9;
+	else if (strncmp(s, ".old-", 5) == 0)
+		p = s + 5;
+	if (p == NULL || *p < '1' || *p > '9')
+		return 0;
+	pid = strtol(p, &end, 10);
+	return *end == '\0' && pid > 0 ? pid : 0;
+}
+
+/*
+ * Remove what killed runs left in DIR, whatever rootfs they were for:
+ * staging and old folders of processes that are gone (as the store
+ * sweeps its temporaries) and whose lock nobody holds. Called with
+ * begin_mu held: this process's own are never touched.
  */
 static void
-remove_stale(struct unpack *u)
+sweep_stale(struct unpack *u)
 {
-	char *pre_s = xasprintf(".%s.staging-", u->name);
-	char *pre_o = xasprintf(".%s.old-", u->name);
 	struct dirent *de;
 	DIR *d;
 	int fd;
@@ -151,22 +155,14 @@ remove_stale(struct unpack *u)
 	    O_CLOEXEC)) < 0 || (d = fdopendir(fd)) == NULL) {
 		if (fd >= 0)
 			close(fd);
-		goto out;
+		return;
 	}
 	while ((de = readdir(d)) != NULL) {
-		const char *p = NULL;
-		char *end, *cause = NULL;
-		long pid;
+		long pid = leftover_pid(de->d_name);
+		char *cause = NULL;
 		int lfd;
 
-		if (strncmp(de->d_name, pre_s, strlen(pre_s)) == 0)
-			p = de->d_name + strlen(pre_s);
-		else if (strncmp(de->d_name, pre_o, strlen(pre_o)) == 0)
-			p = de->d_name + strlen(pre_o);
-		if (p == NULL)
-			continue;
-		pid = strtol(p, &end, 10);
-		if (*end != '\0' || pid <= 0 || pid == (long)getpid() ||
+		if (pid == 0 || pid == (long)getpid() ||
 		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
 		lfd = openat(u->dirfd, de->d_name, O_RDONLY | O_DIRECTORY |
@@ -174,38 +170,68 @@ remove_stale(struct unpack *u)
 		if (lfd < 0)
 			continue;
 		if (flock(lfd, LOCK_EX | LOCK_NB) == 0 &&
-		    up_rm_tree(u->dirfd, de->d_name, u->is_root, &cause) != 0)
+		    up_rm_tree(u, u->dirfd, de->d_name, 0, &cause) != 0)
 			free(cause);
 		close(lfd);
 	}
 	closedir(d);
-out:
-	free(pre_s);
-	free(pre_o);
 }
 
-int
-unpack_begin(const char *dir, const char *name, const char *manifest_digest,
-    struct unpack **up, char **cause)
+/*
+ * Make DIR/.NAME.staging-PID and lock it (one left by an earlier process
+ * with this PID goes first). Called with begin_mu held.
+ */
+static int
+make_staging(struct unpack *u, char **cause)
 {
-	struct unpack *u;
 	struct stat sb;
-	char sh[128];
-	int tries, i;
+	int fd, tries;
 
-	*up = NULL;
-	if (name == NULL || name[0] == '\0' || name[0] == '.' ||
-	    strchr(name, '/') != NULL || strlen(name) > 200)
-		return up_fail(cause, "bad rootfs name %s",
-		    up_show(name ? name : "", sh, sizeof sh));
-	if (!digest_valid(manifest_digest))
-		return up_fail(cause, "bad manifest digest");
-	if (mkdir_p(dir, 0755) != 0)
-		return up_fail(cause, "%s: %s", dir, strerror(errno));
-	u = xcalloc(1, sizeof *u);
-	u->root = u->dirfd = u->pin = -1;
-	for (i = 0; i < CACHE_SLOTS; i++)
-		u->cache[i].fd = -1;
+	for (tries = 0; mkdirat(u->dirfd, u->staging, 0755) != 0; tries++) {
+		char *c2 = NULL;
+		int stale;
+
+		if (errno != EEXIST || tries > 0)
+			return up_fail(cause, "%s/%s: %s", u->dir, u->staging,
+			    strerror(errno));
+		/* ours from an earlier process with this pid? */
+		fd = openat(u->dirfd, u->staging, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		stale = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
+		if (stale && up_rm_tree(u, u->dirfd, u->staging, 0,
+		    &c2) == 0) {
+			close(fd);
+			continue;
+		}
+		if (fd >= 0)
+			close(fd);
+		if (c2 != NULL) {
+			*cause = c2;
+			return -1;
+		}
+		return up_fail(cause, "%s is being unpacked already",
+		    u->final);
+	}
+	u->root = openat(u->dirfd, u->staging, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC);
+	if (u->root < 0 || flock(u->root, LOCK_EX | LOCK_NB) != 0 ||
+	    fstat(u->root, &sb) != 0)
+		return up_fail(cause, "%s/%s: %s", u->dir, u->staging,
+		    strerror(errno));
+	u->root_dev = sb.st_dev;
+	u->root_ino = sb.st_ino;
+	return 0;
+}
+
+static struct unpack *
+unpack_new(const char *dir, const char *name, const char *manifest_digest)
+{
+	struct unpack *u = xcalloc(1, sizeof *u);
+	int i;
+
+	u->root = u->dirfd = u->cur.fd = -1;
+	for (i = 0; i < ANCHORS; i++)
+		u->anchor[i].fd = -1;
 	u->is_root = geteuid() == 0;
 	u->dir = xstrdup(dir);
 	u->name = xstrdup(name);
@@ -217,8 +243,29 @@ unpack_begin(const char *dir, const char *name, const char *manifest_digest,
 	buf_init(&u->hard, SCRATCH_MAX);
 	buf_init(&u->link, SCRATCH_MAX);
 	buf_init(&u->todo, SCRATCH_MAX);
-	buf_init(&u->canon, SCRATCH_MAX);
-	buf_init(&u->leafc, SCRATCH_MAX);
+	buf_init(&u->cur.raw, SCRATCH_MAX);
+	return u;
+}
+
+int
+unpack_begin(const char *dir, const char *name, const char *manifest_digest,
+    struct unpack **up, char **cause)
+{
+	struct unpack *u;
+	struct stat sb;
+	char sh[128];
+	int r;
+
+	*up = NULL;
+	if (name == NULL || name[0] == '\0' || name[0] == '.' ||
+	    strchr(name, '/') != NULL || strlen(name) > 200)
+		return up_fail(cause, "bad rootfs name %s",
+		    up_show(name ? name : "", sh, sizeof sh));
+	if (!digest_valid(manifest_digest))
+		return up_fail(cause, "bad manifest digest");
+	if (mkdir_p(dir, 0755) != 0)
+		return up_fail(cause, "%s: %s", dir, strerror(errno));
+	u = unpack_new(dir, name, manifest_digest);
 	u->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (u->dirfd < 0) {
 		up_fail(cause, "%s: %s", dir, strerror(errno));
@@ -231,89 +278,28 @@ unpack_begin(const char *dir, const char *name, const char *manifest_digest,
 		    u->final);
 		goto bad;
 	}
+	/* one thread at a time between mkdir and flock (see sweep_stale) */
+	pthread_mutex_lock(&begin_mu);
+	sweep_stale(u);
 	if (marker_matches(u, manifest_digest)) {
+		pthread_mutex_unlock(&begin_mu);
 		unpack_free(u);
 		return 1;
 	}
-	/* one thread at a time between mkdir and flock (see remove_stale) */
-	pthread_mutex_lock(&begin_mu);
-	remove_stale(u);
-	for (tries = 0; ; tries++) {
-		if (mkdirat(u->dirfd, u->staging, 0755) == 0)
-			break;
-		if (errno == EEXIST && tries == 0) {
-			/* ours from an earlier process with this pid? */
-			char *c2 = NULL;
-			int fd = openat(u->dirfd, u->staging, O_RDONLY |
-			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			int stale = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
-			if (stale && up_rm_tree(u->dirfd, u->staging, u->is_root,
-			    &c2) == 0) {
-				close(fd);
-				continue;
-			}
-			if (fd >= 0)
-				close(fd);
-			if (c2 != NULL)
-				*cause = c2;
-			else
-				*cause = xasprintf("%s is being unpacked "
-				    "already", u->final);
-		} else
-			*cause = xasprintf("%s/%s: %s", dir, u->staging,
-			    strerror(errno));
-		pthread_mutex_unlock(&begin_mu);
-		goto bad;
-	}
-	u->root = openat(u->dirfd, u->staging, O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC);
-	if (u->root < 0 || flock(u->root, LOCK_EX | LOCK_NB) != 0) {
-		pthread_mutex_unlock(&begin_mu);
-		up_fail(cause, "%s/%s: %s", dir, u->staging, strerror(errno));
-		goto bad;
-	}
+	r = make_staging(u, cause);
 	pthread_mutex_unlock(&begin_mu);
+	if (r != 0)
+		goto bad;
 	*up = u;
 	return 0;
 bad:
 	if (u->root >= 0) {
 		char *c2 = NULL;
-		if (up_rm_tree(u->dirfd, u->staging, u->is_root, &c2) != 0)
+		if (up_rm_tree(u, u->dirfd, u->staging, 0, &c2) != 0)
 			free(c2);
 	}
 	unpack_free(u);
 	return -1;
-}
-
-/* When not root: give directories back the modes they were unpacked with. */
-static void
-apply_fixups(struct unpack *u)
-{
-	size_t i, j;
-
-	/* deepest first: a directory's mode may shut us out of it */
-	for (i = 1; i < u->nfix; i++)
-		for (j = i; j > 0; j--) {
-			struct fixup t;
-			const char *a = u->fix[j - 1].canon, *b = u->fix[j].canon;
-			size_t da = 0, db = 0;
-			for (; *a; a++)
-				da += *a == '/';
-			for (; *b; b++)
-				db += *b == '/';
-			if (da >= db)
-				break;
-			t = u->fix[j];
-			u->fix[j] = u->fix[j - 1];
-			u->fix[j - 1] = t;
-		}
-	for (i = 0; i < u->nfix; i++) {
-		int fd = up_open_canon_dir(u, u->fix[i].canon);
-		if (fd >= 0) {
-			(void)fchmod(fd, u->fix[i].mode);
-			close(fd);
-		}
-	}
 }
 
 static int
@@ -356,7 +342,7 @@ unpack_commit(struct unpack *u, char **cause)
 	int r = -1;
 
 	if (!u->is_root)
-		apply_fixups(u);
+		up_fix_apply(u);
 	/* no marker may name a rootfs that is not there */
 	if (unlinkat(u->dirfd, u->marker, 0) != 0 && errno != ENOENT) {
 		up_fail(cause, "%s/%s: %s", u->dir, u->marker, strerror(errno));
@@ -393,7 +379,7 @@ unpack_commit(struct unpack *u, char **cause)
 	}
 placed:
 	if (old != NULL) {
-		if (up_rm_tree(u->dirfd, old, u->is_root, &c2) != 0)
+		if (up_rm_tree(u, u->dirfd, old, 0, &c2) != 0)
 			free(c2);	/* a leftover, not a failure */
 		free(old);
 	}
@@ -414,9 +400,8 @@ unpack_abort(struct unpack *u)
 
 	if (u == NULL)
 		return;
-	u->pin = -1;
-	up_cache_flush(u);
-	if (u->root >= 0 && up_rm_tree(u->dirfd, u->staging, u->is_root,
+	up_walk_reset(u);
+	if (u->root >= 0 && up_rm_tree(u, u->dirfd, u->staging, 0,
 	    &cause) != 0)
 		free(cause);
 	unpack_free(u);

@@ -7,36 +7,60 @@
  * A helper thread reads a layer blob in 256 KiB pieces and decompresses it
  * (zlib, libzstd or nothing) into a ring of four 1 MiB buffers; the
  * layer's thread SHA-256s each buffer and hands it to libarchive through a
- * read callback. Memory stays bounded whatever the layer holds (libarchive
- * refuses special headers over 1 MiB). libarchive only parses the tar
- * stream; every file system change is made here with the *at() calls
- * relative to directory fds.
+ * read callback (stream.c). libarchive only parses the tar stream; every
+ * file system change is made here with the *at() calls relative to
+ * directory fds (entry.c, remove.c).
  *
- * Paths. An entry name is cleaned like tar cleans it (leading '/' and '.'
- * components dropped); a name with a '..' component fails the layer. Its
- * parent directory is then resolved one component at a time from the
- * rootfs fd with openat(O_PATH|O_NOFOLLOW|O_DIRECTORY), so the kernel never
- * follows a symbolic link for us. When a component is a symlink (from this
- * layer or an earlier one) this file reads it and resolves its target
- * inside the rootfs, the way chroot would: an absolute target restarts at
- * the rootfs, '..' stops at the rootfs, 40 links at most. Hard link
- * targets and whiteout parents are resolved the same way. The last
- * component is never followed: an entry replaces whatever is there (a
- * directory over a directory merges), and modes, owners and times are set
- * on fds from O_NOFOLLOW opens or with AT_SYMLINK_NOFOLLOW, never through
- * a link. Missing parent directories are created 0755, as tar does.
+ * Paths (walk.c). An entry name is cleaned like tar cleans it (leading '/'
+ * and '.' components dropped); a name with a '..' component fails the
+ * layer. Its parent directory is then resolved one component at a time
+ * with openat(O_PATH|O_NOFOLLOW|O_DIRECTORY), so the kernel never follows
+ * a symbolic link for us. When a component is a symlink (from this layer
+ * or an earlier one) walk.c reads it and resolves its target inside the
+ * rootfs, the way chroot would: an absolute target restarts at the rootfs,
+ * '..' stops at the rootfs, 40 links at most per path. Hard link targets
+ * and whiteout parents are resolved the same way. The last component is
+ * never followed: an entry replaces whatever is there (a directory over a
+ * directory merges), and modes, owners and times are set on fds from
+ * O_NOFOLLOW opens or with AT_SYMLINK_NOFOLLOW, never through a link.
+ * Missing parent directories are created 0755, as tar does.
  *
- * Whiteouts (OCI image spec). ".wh.NAME" removes NAME from the layers
- * below; ".wh..wh..opq" empties its directory of everything the layers
- * below put there, whatever its place in the tar: this layer's own entries
- * (before or after it) stay. Both need to know what this layer wrote, so
- * every path this layer creates (and each directory it passes through) is
- * kept as a 64-bit hash in a set that lives for one layer. Other
+ * Linear in depth. The walker keeps a cursor: the components of the last
+ * path it resolved, what each led to and the fd of the deepest, plus the
+ * fds of a few paths that went through symlinks (anchors). The next path
+ * starts where it shares components with the cursor: going down costs one
+ * openat() per new component, going up one openat("..") per level (checked
+ * against the inode seen on the way down), so a layer's walking costs what
+ * its names hold, however deep the tree. A cached step stays valid until
+ * something it went through is removed; every removal says so first
+ * (up_walk_forget()), and each step carries the clock of its first use, so
+ * only the steps taken after it are dropped.
+ *
+ * The directory tree (dirtree.c). Directories are named by nodes of a
+ * tree of the canonical directories this layer touched (parent, name,
+ * inode, the hash of its path), never by path strings, so memory is per
+ * directory, not per byte of depth. The nodes carry the modes and times of
+ * the layer's directory entries, applied when the layer ends (writing into
+ * a directory would change its times, and when not root a read-only one
+ * could not be filled) by one depth-first pass with one fd open at a
+ * time. Past DT_SOFT nodes the pass runs early and the tree starts again.
+ * When not root directories keep u+rwx until commit; the modes to give
+ * back are kept by inode (fixup.c) and set by one pass over the rootfs.
+ *
+ * Whiteouts (OCI image spec, remove.c). ".wh.NAME" removes NAME from the
+ * layers below; ".wh..wh..opq" empties its directory of everything the
+ * layers below put there, whatever its place in the tar: this layer's own
+ * entries (before or after it) stay. Both need to know what this layer
+ * wrote, so every path this layer creates (and each directory above one)
+ * is kept as a 64-bit hash in a set that lives for one layer. Other
  * ".wh..wh." names are AUFS bookkeeping and are skipped.
  *
- * Directories get their mode and times when the layer ends (writing into
- * them would change the times, and when not root a read-only directory
- * could not be filled); when not root they keep u+rwx until commit.
+ * Bounds. Whatever the layer holds, memory stays under about 50 MiB: the
+ * stream's 4.3 MiB, the path set (SET_MAX hashes, 16 MiB), the tree
+ * (DT_SOFT nodes plus what one entry can add), the cursor (one level per
+ * component of a name), the fixups (FIX_MAX inodes, 8 MiB), libarchive's
+ * own (headers over 1 MiB are refused). Every loop asks up_tick() whether
+ * the caller cancelled, so a cancel takes effect within milliseconds.
  */
 #ifndef PULLTOP_UNPACK_INT_H
 #define PULLTOP_UNPACK_INT_H
@@ -49,6 +73,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -66,12 +91,16 @@
 #define IN_SIZE		(256u << 10)	/* compressed bytes per read() */
 #define OUT_SIZE	(1u << 20)	/* decompressed bytes per callback */
 #define MAX_LINKS	40		/* symlinks followed per path */
-#define MAX_NAME	4096		/* entry names and link targets */
-#define CACHE_SLOTS	16		/* parent directory fds kept */
-#define DEFER_MAX	65536		/* directories waiting for their times */
-#define SET_MAX		(2u << 20)	/* paths remembered per layer (32 MB) */
-#define OPAQUE_DEPTH	256		/* levels below an opaque directory */
+#define MAX_NAME	32768		/* entry and hard link target names */
+#define MAX_LINK	4096		/* symlink targets (the kernel's limit) */
+#define MAX_DEPTH	32768		/* directories in directories */
+#define ANCHORS		16		/* fds kept of paths through symlinks */
+#define DT_SOFT		65536		/* tree nodes before the modes go */
+#define DT_NAMES_SOFT	(1u << 20)	/* bytes of their names, likewise */
+#define SET_MAX		(1u << 20)	/* paths remembered per layer (16 MiB) */
+#define FIX_MAX		(1u << 18)	/* not root: dirs without u+rwx (8 MiB) */
 #define SCRATCH_MAX	((size_t)1 << 30)	/* lengths are bounded above */
+#define NONE		UINT32_MAX	/* no node */
 
 enum codec { CODEC_NONE, CODEC_GZIP, CODEC_ZSTD };
 
@@ -115,24 +144,69 @@ struct reader {
 	double last_progress;
 };
 
-/* A parent directory resolved recently: the raw path, its fd. */
-struct slot {
-	char *key;
-	char *canon;		/* where it resolved to */
-	int fd;
+/*
+ * A canonical directory (or a symlink a walk followed) this layer
+ * touched: a node of the tree rooted at the rootfs (node 0).
+ */
+struct dnode {
+	uint64_t h;		/* FNV-1a state of its path ("a/b/c") */
+	uint64_t ino;		/* its inode when last opened, 0: unknown */
+	uint32_t parent, child, next;	/* tree links, NONE for none */
+	uint32_t name;		/* offset of its name in dirtree.names */
+	uint32_t used;		/* clock of the first walk through it, 0: none */
+	uint32_t defer;		/* 1 + its index in dirtree.defer, 0: none */
+	uint32_t depth;
+	uint16_t len;		/* name length */
+	uint8_t flags;		/* DN_* */
 };
 
-/* A directory whose mode and times are set when the layer ends. */
+#define DN_LINK		1	/* a symbolic link */
+#define DN_RECORDED	2	/* its path is in the layer's path set */
+#define DN_BELOW	4	/* a deferred directory at or below it */
+
+/* A directory entry's mode and times, set when the layer ends. */
 struct defer {
-	char *canon;
+	uint32_t node;
 	mode_t mode;
 	struct timespec ts[2];
 };
 
-/* When not root: a directory mode to restore at commit. */
-struct fixup {
-	char *canon;
-	mode_t mode;
+struct dirtree {
+	struct dnode *n;
+	uint32_t nn, capn;
+	uint32_t *idx;		/* open addressing: child path hash -> node */
+	uint32_t capidx;
+	char *names;
+	size_t nnames, capnames;
+	struct defer *defer;
+	uint32_t ndefer, capdefer;
+	uint32_t clock;		/* counts first uses of nodes */
+};
+
+/* One component of the cursor's path, resolved. */
+struct level {
+	uint32_t end;		/* its path is cursor.raw[0..end) */
+	uint32_t stamp;		/* the clock when it was resolved */
+	uint32_t node;		/* where it led, NONE: known to an anchor only */
+	uint8_t links;		/* symlinks followed up to here */
+};
+
+struct cursor {
+	struct buf raw;		/* the cleaned path of the levels */
+	struct level *lv;
+	uint32_t n, cap;	/* levels */
+	uint32_t valid;		/* the first valid levels still hold */
+	int fd;			/* level n's directory (O_PATH), -1: none */
+};
+
+/* A path that went through a symlink, and where it led. */
+struct anchor {
+	char *raw;		/* NULL: free slot */
+	size_t len;
+	uint32_t ncomp, node, stamp;
+	uint8_t links;
+	int fd;
+	uint64_t lru;
 };
 
 struct pathset {
@@ -141,10 +215,24 @@ struct pathset {
 	int overflow;
 };
 
+/* Not root: directory modes without u+rwx, by inode, set at commit. */
+struct fixent {
+	uint64_t ino;		/* 0: free */
+	uint64_t mode;
+};
+
+struct fixmap {
+	struct fixent *e;
+	size_t cap, n;
+	int overflow;
+};
+
 struct unpack {
 	char *dir, *name, *final, *staging, *marker;
 	int dirfd;		/* DIR */
 	int root;		/* the staging rootfs, flock()ed */
+	dev_t root_dev;
+	ino_t root_ino;
 	int is_root;
 	char digest[72];
 
@@ -152,24 +240,21 @@ struct unpack {
 	char sid[13];
 	struct unpack_cb cb;	/* the caller's, all members set or NULL */
 	int cancel;		/* cb.cancelled() said yes */
+	unsigned ticks;
 	uint64_t total;
-	struct slot cache[CACHE_SLOTS];
-	int pin, pin_orphan;	/* the parent fd in use, see slot_drop() */
 	struct pathset set;
-	struct defer *defer;
-	size_t ndefer, capdefer;
+	struct dirtree dt;
+	struct cursor cur;
+	struct anchor anchor[ANCHORS];
+	uint64_t anchor_lru;
 	unsigned skipped_dev, skipped_type, xattr_fail, chown_fail;
 	char first_skip[128], first_xattr[256];
 
-	struct fixup *fix;
-	size_t nfix, capfix;
+	struct fixmap fix;
 
 	/* scratch */
-	struct buf path, hard, link, todo, canon, leafc;
+	struct buf path, hard, link, todo, msg;
 };
-
-#define W_CREATE	1	/* make missing directories 0755, as tar does */
-#define W_RECORD	2	/* add each directory passed to the layer's set */
 
 /* unpack.c: helpers */
 int up_fail(char **cause, const char *fmt, ...)
@@ -177,40 +262,68 @@ int up_fail(char **cause, const char *fmt, ...)
 const char *up_show(const char *s, char *out, size_t n);
 void up_bset(struct buf *b, const char *s, size_t n);
 void up_bcat(struct buf *b, const char *s, size_t n);
-void up_join(struct buf *b, const char *parent, const char *leaf);
+
+/* layer.c */
+int up_cancelled(struct unpack *u);
+int up_tick(struct unpack *u);
+
+/* dirtree.c */
+uint64_t up_ph_child(uint64_t parent, int parent_is_root, const char *name,
+    size_t n);
+uint64_t up_ph_final(uint64_t h);
+void up_set_add(struct pathset *s, uint64_t key);
+int up_set_has(const struct pathset *s, uint64_t key);
+void up_set_free(struct pathset *s);
+void up_dt_init(struct unpack *u);
+void up_dt_free(struct unpack *u);
+uint32_t up_dt_find(struct unpack *u, uint32_t parent, const char *name,
+    size_t n);
+uint32_t up_dt_child(struct unpack *u, uint32_t parent, const char *name,
+    size_t n, int link, uint64_t ino);
+void up_dt_use(struct unpack *u, uint32_t node);
+void up_dt_forget(struct unpack *u, uint32_t node);
+void up_dt_record(struct unpack *u, uint32_t node);
+uint64_t up_dt_key(struct unpack *u, uint32_t parent, const char *leaf);
+const char *up_where(struct unpack *u, uint32_t node, const char *leaf,
+    char *out, size_t n);
+void up_dt_defer(struct unpack *u, uint32_t node, mode_t mode,
+    const struct timespec ts[2]);
+int up_dt_full(const struct unpack *u);
+int up_dt_flush(struct unpack *u, char **cause);
 
 /* walk.c */
-uint64_t up_path_hash(const char *s);
-void up_set_add(struct pathset *s, const char *path);
-int up_set_has(const struct pathset *s, const char *path);
-void up_set_free(struct pathset *s);
-void up_cache_flush(struct unpack *u);
-void up_close_dir(struct unpack *u, int fd);
-void up_cache_put(struct unpack *u, const char *key, const char *canon,
-    int fd);
-int up_reopen_canon(struct unpack *u, const char *c, char **cause);
-int up_walk(struct unpack *u, const char *p, int flags, int *out,
-    char **cause);
-int up_parent_fd(struct unpack *u, const char *parent, int *fd,
-    const char **canon, char **cause);
 int up_clean_name(const char *what, const char *raw, struct buf *b,
     char **cause);
+int up_walk(struct unpack *u, const char *p, int create, int *fd,
+    uint32_t *node, char **cause);
+void up_walk_forget(struct unpack *u, uint32_t parent, const char *name);
+void up_walk_reset(struct unpack *u);
 
 /* remove.c */
-int up_rm_tree(int pfd, const char *name, int is_root, char **cause);
+int up_rm_tree(struct unpack *u, int pfd, const char *name, int cancellable,
+    char **cause);
+int up_remove_at(struct unpack *u, int pfd, uint32_t pnode,
+    const char *name, char **cause);
 int up_whiteout(struct unpack *u, const char *parent, const char *leaf,
     const char *raw, char **cause);
 
 /* entry.c */
-int up_remove_at(struct unpack *u, int pfd, const char *name,
-    const char *canon, char **cause);
-void up_defer_flush(struct unpack *u);
-int up_open_canon_dir(struct unpack *u, const char *c);
-int up_apply_entry(struct unpack *u, struct archive *a,
-    struct archive_entry *e, char **cause);
+int up_do_file(struct unpack *u, struct archive *a, struct archive_entry *e,
+    int pfd, uint32_t pnode, const char *leaf, char **cause);
+int up_do_dir(struct unpack *u, struct archive_entry *e, int pfd,
+    uint32_t pnode, const char *leaf, char **cause);
+int up_do_symlink(struct unpack *u, struct archive_entry *e, int pfd,
+    uint32_t pnode, const char *leaf, char **cause);
+int up_do_hardlink(struct unpack *u, const char *raw_target, int pfd,
+    uint32_t pnode, const char *leaf, char **cause);
+int up_do_node(struct unpack *u, struct archive_entry *e, int pfd,
+    uint32_t pnode, const char *leaf, char **cause);
 
-/* layer.c */
-int up_cancelled(struct unpack *u);
+/* fixup.c */
+void up_fix_note(struct unpack *u, uint64_t ino, mode_t mode);
+void up_fix_forget(struct unpack *u, uint64_t ino);
+void up_fix_free(struct unpack *u);
+void up_fix_apply(struct unpack *u);
 
 /* stream.c */
 int up_reader_init(struct reader *r, struct unpack *u, const char *path,

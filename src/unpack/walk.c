@@ -1,301 +1,42 @@
 /*
- * walk.c - paths inside the rootfs: entry names cleaned, parent
- * directories resolved one component at a time with symlinks followed here,
- * inside the rootfs, never by the kernel; the set of paths a layer wrote.
+ * walk.c - paths inside the rootfs. An entry's name is cleaned; the
+ * directory it goes in is resolved one component at a time, symlinks
+ * followed here, inside the rootfs, never by the kernel. The last path
+ * resolved stays as a cursor (what each of its components led to, the fd
+ * of the deepest) with a few anchors (fds of paths that went through a
+ * symlink), so the next path pays only for what it does not share with
+ * them. See "Paths" and "Linear in depth" in unpack_int.h.
  */
 #include "unpack_int.h"
 
-/* ------------------------------------------------------------ path set */
+/* Where a walk stands: a node, its fd (-1: the rootfs), links followed. */
+struct wst {
+	uint32_t node;
+	int fd;
+	unsigned links;
+};
 
-uint64_t
-up_path_hash(const char *s)
+enum { STEP_DIR = 0, STEP_MISSING = 1, STEP_LINK = 2 };
+
+static int
+wfd(const struct unpack *u, const struct wst *w)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return h ? h : 1;
+	return w->fd >= 0 ? w->fd : u->root;
 }
 
-void
-up_set_add(struct pathset *s, const char *path)
-{
-	uint64_t h = up_path_hash(path);
-	size_t i;
-
-	if (s->overflow)
-		return;
-	if (s->n >= SET_MAX) {
-		s->overflow = 1;
-		return;
-	}
-	if ((s->n + 1) * 2 > s->cap) {
-		struct pathset g = { NULL, s->cap ? s->cap * 2 : 4096, 0, 0 };
-		g.slot = xcalloc(g.cap, sizeof *g.slot);
-		for (i = 0; i < s->cap; i++) {
-			size_t j;
-			if (s->slot[i] == 0)
-				continue;
-			for (j = s->slot[i] & (g.cap - 1); g.slot[j] != 0;
-			    j = (j + 1) & (g.cap - 1))
-				;
-			g.slot[j] = s->slot[i];
-		}
-		g.n = s->n;
-		free(s->slot);
-		*s = g;
-	}
-	for (i = h & (s->cap - 1); s->slot[i] != 0; i = (i + 1) & (s->cap - 1))
-		if (s->slot[i] == h)
-			return;
-	s->slot[i] = h;
-	s->n++;
-}
-
-int
-up_set_has(const struct pathset *s, const char *path)
-{
-	uint64_t h = up_path_hash(path);
-	size_t i;
-
-	if (s->cap == 0)
-		return 0;
-	for (i = h & (s->cap - 1); s->slot[i] != 0; i = (i + 1) & (s->cap - 1))
-		if (s->slot[i] == h)
-			return 1;
-	return 0;
-}
-
-void
-up_set_free(struct pathset *s)
-{
-	free(s->slot);
-	memset(s, 0, sizeof *s);
-}
-
-/* ------------------------------------------------------ path walking */
-
-/*
- * Close a cached fd, unless it is the parent of the entry being written
- * (u->pin): that one is closed when the entry is done.
- */
+/* Move w to fd (taken over; -1: the rootfs), which is node. */
 static void
-slot_drop(struct unpack *u, struct slot *s)
+wmove(struct wst *w, int fd, uint32_t node)
 {
-	if (s->fd == u->pin)
-		u->pin_orphan = 1;
-	else if (s->fd != u->root)
-		close(s->fd);
-	free(s->key);
-	free(s->canon);
-	s->key = s->canon = NULL;
-}
-
-void
-up_cache_flush(struct unpack *u)
-{
-	int i;
-
-	for (i = 0; i < CACHE_SLOTS; i++)
-		if (u->cache[i].key != NULL)
-			slot_drop(u, &u->cache[i]);
-}
-
-/* Keep fd (taken over) as the resolution of raw path key. */
-void
-up_cache_put(struct unpack *u, const char *key, const char *canon, int fd)
-{
-	struct slot *s = &u->cache[up_path_hash(key) % CACHE_SLOTS];
-
-	if (s->key != NULL)
-		slot_drop(u, s);
-	s->key = xstrdup(key);
-	s->canon = xstrdup(canon);
-	s->fd = fd;
-}
-
-void
-up_close_dir(struct unpack *u, int fd)
-{
-	if (fd >= 0 && fd != u->root)
-		close(fd);
-}
-
-/* Reopen the directory at canonical path c (no symlinks in it). */
-int
-up_reopen_canon(struct unpack *u, const char *c, char **cause)
-{
-	char comp[NAME_MAX + 1];
-	const char *p = c, *e;
-	int cur = u->root, fd;
-
-	while (*p != '\0') {
-		e = strchr(p, '/');
-		if (e == NULL)
-			e = p + strlen(p);
-		snprintf(comp, sizeof comp, "%.*s", (int)(e - p), p);
-		fd = openat(cur, comp, O_PATH | O_NOFOLLOW | O_DIRECTORY |
-		    O_CLOEXEC);
-		up_close_dir(u, cur);
-		if (fd < 0) {
-			char sh[160];
-			return up_fail(cause, "%s: %s", up_show(c, sh, sizeof sh),
-			    strerror(errno));
-		}
-		cur = fd;
-		p = *e ? e + 1 : e;
-	}
-	return cur;
-}
-
-/*
- * Resolve directory path p (cleaned, relative to the rootfs, "" is the
- * rootfs) inside the rootfs. Symlinks on the way are followed here, in
- * the rootfs, never by the kernel. Returns 0 with *out (close with
- * up_close_dir()) and u->canon holding where it led, 1 if a directory is
- * missing (without W_CREATE), -1 with *cause.
- */
-int
-up_walk(struct unpack *u, const char *p, int flags, int *out, char **cause)
-{
-	char comp[NAME_MAX + 1], sh[160], target[MAX_NAME + 1];
-	struct stat sb;
-	size_t pos = 0, n;
-	int cur = u->root, fd, links = 0;
-	ssize_t tl;
-
-	up_bset(&u->todo, p, strlen(p));
-	up_bset(&u->canon, "", 0);
-	while (pos < u->todo.len) {
-		const char *c = u->todo.data + pos;
-		const char *e = strchr(c, '/');
-
-		n = e ? (size_t)(e - c) : strlen(c);
-		pos += n + (e != NULL);
-		if (n == 0 || (n == 1 && c[0] == '.'))
-			continue;
-		if (n > NAME_MAX) {
-			up_close_dir(u, cur);
-			return up_fail(cause, "%s: name too long",
-			    up_show(p, sh, sizeof sh));
-		}
-		memcpy(comp, c, n);
-		comp[n] = '\0';
-		if (strcmp(comp, "..") == 0) {
-			/* only from a link target: stop at the rootfs */
-			char *slash = strrchr(u->canon.data, '/');
-			up_close_dir(u, cur);
-			u->canon.len = slash ? (size_t)(slash - u->canon.data)
-			    : 0;
-			u->canon.data[u->canon.len] = '\0';
-			if ((cur = up_reopen_canon(u, u->canon.data, cause)) < 0)
-				return -1;
-			continue;
-		}
-	again:
-		fd = openat(cur, comp, O_PATH | O_NOFOLLOW | O_DIRECTORY |
-		    O_CLOEXEC);
-		if (fd >= 0) {
-			up_close_dir(u, cur);
-			cur = fd;
-			if (u->canon.len > 0)
-				up_bcat(&u->canon, "/", 1);
-			up_bcat(&u->canon, comp, n);
-			if (flags & W_RECORD)
-				up_set_add(&u->set, u->canon.data);
-			continue;
-		}
-		if (errno == ENOENT) {
-			if (!(flags & W_CREATE)) {
-				up_close_dir(u, cur);
-				return 1;
-			}
-			if (mkdirat(cur, comp, 0755) != 0 && errno != EEXIST) {
-				up_close_dir(u, cur);
-				return up_fail(cause, "mkdir %s: %s",
-				    up_show(p, sh, sizeof sh), strerror(errno));
-			}
-			/* exactly 0755 whatever the umask */
-			if ((fd = openat(cur, comp, O_RDONLY | O_NOFOLLOW |
-			    O_DIRECTORY | O_CLOEXEC)) >= 0) {
-				(void)fchmod(fd, 0755);
-				close(fd);
-			}
-			goto again;
-		}
-		if (errno != ENOTDIR && errno != ELOOP) {
-			up_close_dir(u, cur);
-			return up_fail(cause, "%s: %s", up_show(p, sh, sizeof sh),
-			    strerror(errno));
-		}
-		if (fstatat(cur, comp, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
-		    !S_ISLNK(sb.st_mode)) {
-			up_close_dir(u, cur);
-			return up_fail(cause, "%s: not a directory",
-			    up_show(p, sh, sizeof sh));
-		}
-		if (++links > MAX_LINKS) {
-			up_close_dir(u, cur);
-			return up_fail(cause, "%s: too many levels of symbolic "
-			    "links", up_show(p, sh, sizeof sh));
-		}
-		tl = readlinkat(cur, comp, target, sizeof target);
-		if (tl < 0 || (size_t)tl >= sizeof target) {
-			up_close_dir(u, cur);
-			return up_fail(cause, "%s: unreadable symbolic link",
-			    up_show(p, sh, sizeof sh));
-		}
-		target[tl] = '\0';
-		/* the rest of the path now follows the link's target */
-		up_bset(&u->link, target, (size_t)tl);
-		up_bcat(&u->link, "/", 1);
-		if (pos < u->todo.len)
-			up_bcat(&u->link, u->todo.data + pos, u->todo.len - pos);
-		up_bset(&u->todo, u->link.data, u->link.len);
-		pos = 0;
-		if (target[0] == '/') {
-			up_close_dir(u, cur);
-			cur = u->root;
-			up_bset(&u->canon, "", 0);
-		}
-	}
-	*out = cur;
-	return 0;
-}
-
-/*
- * The fd of an entry's parent directory (raw cleaned path), created if
- * missing; cached. *canon is where it resolved to. The fd belongs to the
- * cache.
- */
-int
-up_parent_fd(struct unpack *u, const char *parent, int *fd, const char **canon,
-    char **cause)
-{
-	struct slot *s = &u->cache[up_path_hash(parent) % CACHE_SLOTS];
-
-	if (parent[0] == '\0') {
-		*fd = u->root;
-		*canon = "";
-		return 0;
-	}
-	if (s->key == NULL || strcmp(s->key, parent) != 0) {
-		int nfd;
-		if (up_walk(u, parent, W_CREATE | W_RECORD, &nfd, cause) != 0)
-			return -1;
-		up_cache_put(u, parent, u->canon.data, nfd);
-	}
-	*fd = s->fd;
-	*canon = s->canon;
-	return 0;
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = fd;
+	w->node = node;
 }
 
 /*
  * Clean an entry name the way tar does: leading '/' and '.' components
- * and doubled slashes go; a '..' component is refused. Into u->path.
+ * and doubled slashes go; a '..' component is refused. Into b.
  */
 int
 up_clean_name(const char *what, const char *raw, struct buf *b, char **cause)
@@ -305,7 +46,8 @@ up_clean_name(const char *what, const char *raw, struct buf *b, char **cause)
 	size_t n;
 
 	if (strlen(raw) > MAX_NAME)
-		return up_fail(cause, "entry name longer than %d bytes", MAX_NAME);
+		return up_fail(cause, "entry name longer than %d bytes",
+		    MAX_NAME);
 	up_bset(b, "", 0);
 	while (*p != '\0') {
 		e = strchr(p, '/');
@@ -321,4 +63,570 @@ up_clean_name(const char *what, const char *raw, struct buf *b, char **cause)
 		p += n + (e != NULL);
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------ one step */
+
+static int
+too_deep(const char *p, char **cause)
+{
+	char sh[160];
+
+	return up_fail(cause, "%s: directories nested deeper than %d levels",
+	    up_show(p, sh, sizeof sh), MAX_DEPTH);
+}
+
+/* A missing directory on the way: made exactly 0755, as tar does. */
+static int
+make_dir(struct unpack *u, struct wst *w, const char *name, const char *p,
+    char **cause)
+{
+	char sh[160];
+	int fd;
+
+	if (mkdirat(wfd(u, w), name, 0755) != 0 && errno != EEXIST)
+		return up_fail(cause, "mkdir %s: %s", up_show(p, sh, sizeof sh),
+		    strerror(errno));
+	if ((fd = openat(wfd(u, w), name, O_RDONLY | O_NOFOLLOW |
+	    O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		(void)fchmod(fd, 0755);	/* whatever the umask */
+		close(fd);
+	}
+	return 0;
+}
+
+/*
+ * One component comp (n bytes, not "." or "..") from w's directory:
+ * STEP_DIR with w moved into it, STEP_MISSING (only when !create),
+ * STEP_LINK when it is a symlink (w stays), -1 with *cause. p names the
+ * path in messages.
+ */
+static int
+step(struct unpack *u, struct wst *w, const char *comp, size_t n, int create,
+    const char *p, char **cause)
+{
+	char name[NAME_MAX + 1], sh[160];
+	struct stat sb;
+	uint32_t c;
+	int fd, tries = 0;
+
+	if (n > NAME_MAX)
+		return up_fail(cause, "%s: name too long",
+		    up_show(p, sh, sizeof sh));
+	memcpy(name, comp, n);
+	name[n] = '\0';
+	while ((fd = openat(wfd(u, w), name, O_PATH | O_NOFOLLOW |
+	    O_DIRECTORY | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT && !create)
+			return STEP_MISSING;
+		if (errno == ENOENT && tries++ == 0) {
+			if (make_dir(u, w, name, p, cause) != 0)
+				return -1;
+			continue;
+		}
+		if (errno != ENOTDIR && errno != ELOOP)
+			return up_fail(cause, "%s: %s",
+			    up_show(p, sh, sizeof sh), strerror(errno));
+		if (fstatat(wfd(u, w), name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISLNK(sb.st_mode))
+			return up_fail(cause, "%s: not a directory",
+			    up_show(p, sh, sizeof sh));
+		if ((c = up_dt_child(u, w->node, name, n, 1, 0)) == NONE)
+			return too_deep(p, cause);
+		up_dt_use(u, c);
+		return STEP_LINK;
+	}
+	c = up_dt_find(u, w->node, name, n);
+	if (c == NONE || u->dt.n[c].ino == 0 ||
+	    (u->dt.n[c].flags & DN_LINK)) {
+		if (fstat(fd, &sb) != 0) {
+			close(fd);
+			return up_fail(cause, "%s: %s",
+			    up_show(p, sh, sizeof sh), strerror(errno));
+		}
+		if ((c = up_dt_child(u, w->node, name, n, 0,
+		    sb.st_ino)) == NONE) {
+			close(fd);
+			return too_deep(p, cause);
+		}
+	}
+	up_dt_use(u, c);
+	wmove(w, fd, c);
+	return STEP_DIR;
+}
+
+/* Open node from the rootfs down its path (no symlink in it) into w. */
+static int
+reopen(struct unpack *u, struct wst *w, uint32_t node, const char *p,
+    char **cause)
+{
+	const struct dnode *n = u->dt.n;
+	uint32_t *chain, x, k = 0, i;
+	char sh[160];
+	int r = 0;
+
+	chain = xmalloc((n[node].depth + 1) * sizeof *chain);
+	for (x = node; x != 0; x = n[x].parent)
+		chain[k++] = x;
+	wmove(w, -1, 0);
+	for (i = k; i-- > 0 && r == 0; ) {
+		const char *name = u->dt.names + n[chain[i]].name;
+		int fd = openat(wfd(u, w), name, O_PATH | O_NOFOLLOW |
+		    O_DIRECTORY | O_CLOEXEC);
+		struct stat sb;
+
+		if (fd < 0 || fstat(fd, &sb) != 0) {
+			r = up_fail(cause, "%s: %s", up_show(p, sh, sizeof sh),
+			    strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		u->dt.n[chain[i]].ino = sb.st_ino;
+		wmove(w, fd, chain[i]);
+	}
+	free(chain);
+	return r;
+}
+
+/* One level up: ".." of the rootfs is the rootfs. */
+static int
+step_up(struct unpack *u, struct wst *w, const char *p, char **cause)
+{
+	uint32_t par;
+	struct stat sb;
+	int fd;
+
+	if (w->node == 0)
+		return 0;
+	par = u->dt.n[w->node].parent;
+	if (par == 0) {
+		wmove(w, -1, 0);
+		return 0;
+	}
+	fd = openat(wfd(u, w), "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &sb) == 0 && sb.st_dev == u->root_dev &&
+	    u->dt.n[par].ino != 0 && sb.st_ino == u->dt.n[par].ino) {
+		wmove(w, fd, par);
+		return 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	return reopen(u, w, par, p, cause);
+}
+
+/* The symlink comp (in w's directory) read into b, and counted. */
+static int
+read_link(struct unpack *u, struct wst *w, const char *comp, size_t n,
+    struct buf *b, const char *p, char **cause)
+{
+	char name[NAME_MAX + 1], target[MAX_LINK + 1], sh[160];
+	ssize_t tl;
+
+	if (++w->links > MAX_LINKS)
+		return up_fail(cause, "%s: too many levels of symbolic links",
+		    up_show(p, sh, sizeof sh));
+	memcpy(name, comp, n);
+	name[n] = '\0';
+	tl = readlinkat(wfd(u, w), name, target, sizeof target);
+	if (tl < 0 || (size_t)tl >= sizeof target)
+		return up_fail(cause, "%s: unreadable symbolic link",
+		    up_show(p, sh, sizeof sh));
+	up_bset(b, target, (size_t)tl);
+	if (tl > 0 && target[0] == '/')
+		wmove(w, -1, 0);	/* absolute: from the rootfs again */
+	return 0;
+}
+
+/*
+ * Resolve one component of a path from w: into a directory, or through a
+ * symlink and its target (and the links in that), the rest of whose
+ * components go in u->todo. 0, STEP_MISSING or -1 as step().
+ */
+static int
+resolve(struct unpack *u, struct wst *w, const char *comp, size_t n,
+    int create, const char *p, char **cause)
+{
+	struct buf *todo = &u->todo;
+	size_t pos = 0;
+	int r;
+
+	if ((r = step(u, w, comp, n, create, p, cause)) != STEP_LINK)
+		return r;
+	if (read_link(u, w, comp, n, todo, p, cause) != 0)
+		return -1;
+	while (pos < todo->len) {
+		const char *c = todo->data + pos;
+		const char *e = memchr(c, '/', todo->len - pos);
+		size_t len = e ? (size_t)(e - c) : todo->len - pos;
+
+		pos += len + (e != NULL);
+		if (up_tick(u))
+			return up_fail(cause, "cancelled");
+		if (len == 0 || (len == 1 && c[0] == '.'))
+			continue;
+		if (len == 2 && c[0] == '.' && c[1] == '.') {
+			if (step_up(u, w, p, cause) != 0)
+				return -1;
+			continue;
+		}
+		if ((r = step(u, w, c, len, create, p, cause)) != STEP_LINK) {
+			if (r != STEP_DIR)
+				return r;
+			continue;
+		}
+		/* the rest now follows this link's target */
+		if (read_link(u, w, c, len, &u->link, p, cause) != 0)
+			return -1;
+		up_bcat(&u->link, "/", 1);
+		up_bcat(&u->link, todo->data + pos, todo->len - pos);
+		up_bset(todo, u->link.data, u->link.len);
+		pos = 0;
+	}
+	return STEP_DIR;
+}
+
+/* ------------------------------------------------------------- anchors */
+
+static void
+anchor_drop(struct anchor *a)
+{
+	free(a->raw);
+	a->raw = NULL;
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+}
+
+/* The deepest anchor whose path p starts with, or NULL. */
+static struct anchor *
+anchor_find(struct unpack *u, const char *p, size_t plen)
+{
+	struct anchor *best = NULL;
+	int i;
+
+	for (i = 0; i < ANCHORS; i++) {
+		struct anchor *a = &u->anchor[i];
+		if (a->raw != NULL && a->len <= plen &&
+		    (a->len == plen || p[a->len] == '/') &&
+		    (best == NULL || a->len > best->len) &&
+		    memcmp(a->raw, p, a->len) == 0)
+			best = a;
+	}
+	return best;
+}
+
+/* Remember that p[0..len) (ncomp components) led where w stands. */
+static void
+anchor_put(struct unpack *u, const char *p, size_t len, uint32_t ncomp,
+    const struct wst *w, uint32_t stamp)
+{
+	struct anchor *a = &u->anchor[0];
+	int i, fd = -1;
+
+	if (w->fd >= 0 && (fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return;
+	for (i = 0; i < ANCHORS; i++) {
+		struct anchor *b = &u->anchor[i];
+		if (b->raw == NULL || (b->len == len &&
+		    memcmp(b->raw, p, len) == 0)) {
+			a = b;
+			break;
+		}
+		if (b->lru < a->lru)
+			a = b;
+	}
+	anchor_drop(a);
+	a->raw = xstrndup(p, len);
+	a->len = len;
+	a->ncomp = ncomp;
+	a->node = w->node;
+	a->stamp = stamp;
+	a->links = (uint8_t)w->links;
+	a->fd = fd;
+	a->lru = ++u->anchor_lru;
+}
+
+/* -------------------------------------------------------------- cursor */
+
+/* How many valid levels of the cursor p begins with. */
+static uint32_t
+cur_match(const struct cursor *c, const char *p, size_t plen)
+{
+	size_t l = 0, max;
+	uint32_t lo = 0, hi;
+
+	if (c->valid == 0)
+		return 0;
+	max = c->lv[c->valid - 1].end;
+	while (l < max && l < plen && c->raw.data[l] == p[l])
+		l++;
+	/* the last level that ends within l bytes, at a component end */
+	hi = c->valid;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (c->lv[mid].end <= l)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (lo > 0 && c->lv[lo - 1].end == l && l < plen && p[l] != '/')
+		lo--;
+	return lo;
+}
+
+static void
+cur_push(struct cursor *c, uint32_t end, uint32_t stamp, uint32_t node,
+    unsigned links)
+{
+	struct level *l;
+
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->lv = xrealloc(c->lv, c->cap * sizeof *c->lv);
+	}
+	if (c->n > 0 && c->lv[c->n - 1].stamp > stamp)
+		stamp = c->lv[c->n - 1].stamp;	/* stamps never go down */
+	l = &c->lv[c->n++];
+	l->end = end;
+	l->stamp = stamp;
+	l->node = node;
+	l->links = (uint8_t)links;
+}
+
+static void
+cur_cut(struct cursor *c, uint32_t n)
+{
+	if (c->n > n)
+		c->n = n;
+	if (c->valid > n)
+		c->valid = n;
+}
+
+/* Is a an ancestor of (or) b? */
+static int
+is_above(const struct unpack *u, uint32_t a, uint32_t b)
+{
+	const struct dnode *n = u->dt.n;
+
+	while (b != NONE && n[b].depth > n[a].depth)
+		b = n[b].parent;
+	return b == a;
+}
+
+/* Up from w by "..", each step checked, to its ancestor to; -1 if one
+ * does not check out (w is then at the rootfs). */
+static int
+climb(struct unpack *u, struct wst *w, uint32_t to)
+{
+	const struct dnode *n = u->dt.n;
+	struct stat sb;
+
+	while (w->node != to) {
+		uint32_t par = n[w->node].parent;
+		int fd;
+
+		if (par == 0) {
+			wmove(w, -1, 0);
+			continue;
+		}
+		fd = openat(wfd(u, w), "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &sb) != 0 ||
+		    sb.st_dev != u->root_dev || n[par].ino == 0 ||
+		    sb.st_ino != n[par].ino) {
+			if (fd >= 0)
+				close(fd);
+			wmove(w, -1, 0);
+			return -1;
+		}
+		wmove(w, fd, par);
+	}
+	return 0;
+}
+
+/* Start from anchor a (a path of p); the cursor holds what p shares with
+ * it, the k levels it shared already and unknown ones below. */
+static void
+from_anchor(struct unpack *u, const char *p, struct anchor *a, uint32_t k,
+    struct wst *w)
+{
+	struct cursor *c = &u->cur;
+	size_t pos;
+
+	w->fd = -1;
+	if (a->fd >= 0 && (w->fd = fcntl(a->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		w->node = 0;	/* out of fds: from the rootfs */
+		w->links = 0;
+		cur_cut(c, 0);
+		return;
+	}
+	w->node = a->node;
+	w->links = a->links;
+	a->lru = ++u->anchor_lru;
+	if (a->ncomp <= k) {	/* the same path, resolved twice */
+		cur_cut(c, a->ncomp);
+		c->lv[a->ncomp - 1].node = a->node;
+		return;
+	}
+	cur_cut(c, k);
+	pos = k ? c->lv[k - 1].end + 1 : 0;
+	while (c->n + 1 < a->ncomp) {
+		const char *e = memchr(p + pos, '/', a->len - pos);
+		pos = (size_t)(e - p);
+		cur_push(c, (uint32_t)pos, a->stamp, NONE, a->links);
+		pos++;
+	}
+	cur_push(c, (uint32_t)a->len, a->stamp, a->node, a->links);
+	c->valid = c->n;
+}
+
+/*
+ * Put w where the walk of p starts: the deepest place it shares with the
+ * cursor or an anchor that has an fd (up from the cursor by ".." when
+ * that is an ancestor), else the rootfs. The cursor is cut to the levels
+ * w stands on and its fd is taken over.
+ */
+static void
+start(struct unpack *u, const char *p, size_t plen, struct wst *w)
+{
+	struct cursor *c = &u->cur;
+	uint32_t k = cur_match(c, p, plen);
+	struct anchor *a = anchor_find(u, p, plen);
+	uint32_t top = c->n ? c->lv[c->n - 1].node : NONE;
+
+	w->fd = -1;
+	w->node = 0;
+	w->links = 0;
+	if (k == c->n && k > 0 && c->fd >= 0 && (a == NULL || a->ncomp <= k)) {
+		w->fd = c->fd;
+		c->fd = -1;
+		w->node = top;
+		w->links = c->lv[k - 1].links;
+		return;
+	}
+	if (a != NULL && a->ncomp >= k) {
+		if (c->fd >= 0)
+			close(c->fd);
+		c->fd = -1;
+		from_anchor(u, p, a, k, w);
+		return;
+	}
+	if (k > 0 && c->fd >= 0 && top != NONE && c->lv[k - 1].node != NONE &&
+	    is_above(u, c->lv[k - 1].node, top)) {
+		w->fd = c->fd;
+		c->fd = -1;
+		w->node = top;
+		if (climb(u, w, c->lv[k - 1].node) == 0) {
+			w->links = c->lv[k - 1].links;
+			cur_cut(c, k);
+			return;
+		}
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	if (a != NULL) {
+		from_anchor(u, p, a, k, w);
+		return;
+	}
+	cur_cut(c, 0);
+}
+
+/*
+ * Resolve directory path p (cleaned, relative to the rootfs, "" is the
+ * rootfs) inside the rootfs, making missing directories when create.
+ * Returns 0 with *fd (O_PATH, owned by the walker: valid until the next
+ * up_walk() or up_walk_reset(), never to be closed by the caller) and
+ * *node; 1 when a directory is missing (!create); -1 with *cause.
+ */
+int
+up_walk(struct unpack *u, const char *p, int create, int *fd,
+    uint32_t *node, char **cause)
+{
+	struct cursor *c = &u->cur;
+	size_t plen = strlen(p), pos;
+	struct wst w;
+	int r = 0;
+
+	if (plen == 0) {
+		*fd = u->root;
+		*node = 0;
+		return 0;
+	}
+	start(u, p, plen, &w);
+	up_bset(&c->raw, p, plen);	/* the levels are prefixes of p */
+	pos = c->n ? c->lv[c->n - 1].end + 1 : 0;
+	while (pos < plen) {
+		const char *s = p + pos, *e = memchr(s, '/', plen - pos);
+		size_t n = e ? (size_t)(e - s) : plen - pos;
+		unsigned before = w.links;
+
+		if (up_tick(u)) {
+			r = up_fail(cause, "cancelled");
+			break;
+		}
+		if ((r = resolve(u, &w, s, n, create, p, cause)) != 0)
+			break;
+		pos += n;
+		cur_push(c, (uint32_t)pos, u->dt.clock, w.node, w.links);
+		if (w.links != before)
+			anchor_put(u, p, pos, c->n, &w, c->lv[c->n - 1].stamp);
+		pos++;
+	}
+	c->valid = c->n;
+	if (r != 0) {	/* w may stand between two levels */
+		wmove(&w, -1, 0);
+		return r;
+	}
+	c->fd = w.fd;
+	*fd = wfd(u, &w);
+	*node = w.node;
+	return 0;
+}
+
+/*
+ * Something at parent/name is about to be removed: every walk that went
+ * through it since it was first used is dropped (cursor levels and
+ * anchors resolved at or after that clock).
+ */
+void
+up_walk_forget(struct unpack *u, uint32_t parent, const char *name)
+{
+	struct cursor *c = &u->cur;
+	uint32_t x = up_dt_find(u, parent, name, strlen(name)), s, lo, hi;
+	int i;
+
+	if (x == NONE)
+		return;
+	s = u->dt.n[x].used;
+	up_dt_forget(u, x);
+	if (s == 0)
+		return;
+	lo = 0;
+	hi = c->valid;
+	while (lo < hi) {	/* the first level stamped s or later */
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (c->lv[mid].stamp < s)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	c->valid = lo;
+	for (i = 0; i < ANCHORS; i++)
+		if (u->anchor[i].raw != NULL && u->anchor[i].stamp >= s)
+			anchor_drop(&u->anchor[i]);
+}
+
+/* Forget every level and anchor, closing their fds. */
+void
+up_walk_reset(struct unpack *u)
+{
+	int i;
+
+	if (u->cur.fd >= 0)
+		close(u->cur.fd);
+	u->cur.fd = -1;
+	u->cur.n = u->cur.valid = 0;
+	for (i = 0; i < ANCHORS; i++)
+		anchor_drop(&u->anchor[i]);
 }
