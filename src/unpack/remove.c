@@ -8,58 +8,60 @@
 
 /* ------------------------------------------------------------- removal */
 
+#define RM_BUF	32768		/* getdents64() buffer */
+
 struct rmlevel {
 	char *name;
 	dev_t dev;
 	ino_t ino;
+	int more;		/* it had another subdirectory: read it again */
 };
 
 /*
- * Empty directory cur of everything but directories: *sub is then the
- * first subdirectory found (malloc'd) or NULL when there is none left.
+ * Read directory cur (from its start) and remove all but directories:
+ * *sub is then the first subdirectory (malloc'd; NULL when none is left)
+ * and l->more says whether there was another.
  */
 static int
-rm_scan(struct unpack *u, int cur, const char *what, int cancellable,
-    char **sub, char **cause)
+rm_scan(struct unpack *u, int cur, struct rmlevel *l, int cancellable,
+    char *buf, char **sub, char **cause)
 {
-	struct dirent *de;
 	struct stat sb;
-	DIR *d;
-	int dfd, r = 0;
+	ssize_t n, i;
 
 	*sub = NULL;
-	if ((dfd = dup(cur)) < 0 || (d = fdopendir(dfd)) == NULL) {
-		if (dfd >= 0)
-			close(dfd);
-		return up_fail(cause, "read %s: %s", what, strerror(errno));
-	}
-	rewinddir(d);
-	while (r == 0 && (de = readdir(d)) != NULL) {
-		int isdir = de->d_type == DT_DIR;
+	l->more = 0;
+	if (lseek(cur, 0, SEEK_SET) < 0)
+		return up_fail(cause, "read %s: %s", l->name, strerror(errno));
+	while ((n = getdents64(cur, buf, RM_BUF)) > 0)
+		for (i = 0; i < n; ) {
+			struct dirent64 *de = (struct dirent64 *)(buf + i);
+			int isdir = de->d_type == DT_DIR;
 
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (cancellable && up_tick(u)) {
-			r = up_fail(cause, "cancelled");
-			break;
-		}
-		if (de->d_type == DT_UNKNOWN) {
-			if (fstatat(cur, de->d_name, &sb,
-			    AT_SYMLINK_NOFOLLOW) != 0)
+			i += de->d_reclen;
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
 				continue;
-			isdir = S_ISDIR(sb.st_mode);
+			if (cancellable && up_tick(u))
+				return up_fail(cause, "cancelled");
+			if (de->d_type == DT_UNKNOWN) {
+				if (fstatat(cur, de->d_name, &sb,
+				    AT_SYMLINK_NOFOLLOW) != 0)
+					continue;
+				isdir = S_ISDIR(sb.st_mode);
+			}
+			if (isdir && *sub == NULL)
+				*sub = xstrdup(de->d_name);
+			else if (isdir)
+				l->more = 1;
+			else if (unlinkat(cur, de->d_name, 0) != 0 &&
+			    errno != ENOENT)
+				return up_fail(cause, "remove %s: %s",
+				    de->d_name, strerror(errno));
 		}
-		if (isdir) {
-			*sub = xstrdup(de->d_name);
-			break;
-		}
-		if (unlinkat(cur, de->d_name, 0) != 0 && errno != ENOENT)
-			r = up_fail(cause, "remove %s: %s", de->d_name,
-			    strerror(errno));
-	}
-	closedir(d);
-	return r;
+	if (n < 0)
+		return up_fail(cause, "read %s: %s", l->name, strerror(errno));
+	return 0;
 }
 
 /* Open name under cur for removal (u+rwx when not root), with its id. */
@@ -81,10 +83,11 @@ rm_open(struct unpack *u, int cur, const char *name, struct rmlevel *l,
 		(void)fchmod(fd, (sb.st_mode & 07777) | 0700);
 	l->dev = sb.st_dev;
 	l->ino = sb.st_ino;
+	l->more = 1;		/* not read yet */
 	return fd;
 }
 
-/* Remove the empty directory name under pfd (which it was, as l). */
+/* Remove the empty directory l under pfd. */
 static int
 rm_dir(struct unpack *u, int pfd, const struct rmlevel *l, char **cause)
 {
@@ -96,10 +99,34 @@ rm_dir(struct unpack *u, int pfd, const struct rmlevel *l, char **cause)
 	return 0;
 }
 
+/* From *cur (level *depth) up to its parent, removing it: checked to be
+ * the directory we came down from. */
+static int
+rm_up(struct unpack *u, int *cur, struct rmlevel *st, size_t *depth,
+    const char *top, char **cause)
+{
+	struct stat sb;
+	int up = openat(*cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (up < 0 || fstat(up, &sb) != 0 || sb.st_dev != st[*depth - 2].dev ||
+	    sb.st_ino != st[*depth - 2].ino) {
+		if (up >= 0)
+			close(up);
+		return up_fail(cause, "%s changed while being removed", top);
+	}
+	close(*cur);
+	*cur = up;
+	if (rm_dir(u, up, &st[*depth - 1], cause) != 0)
+		return -1;
+	free(st[--*depth].name);
+	return 0;
+}
+
 /*
  * Remove name under pfd and everything below it, following no symlink.
  * Iterative, with one directory open at a time (going up by ".." and
- * checking it is the directory we came down from), so depth costs no fds.
+ * checking it is the directory we came down from), so depth costs no fds;
+ * a directory is read again only if it had more than one subdirectory.
  * Directories without u+rwx are opened up first when not root. When
  * cancellable, a cancel stops it (what is left goes with the staging).
  */
@@ -110,8 +137,8 @@ up_rm_tree(struct unpack *u, int pfd, const char *name, int cancellable,
 	struct rmlevel *st;
 	size_t depth = 0, cap = 16;
 	struct stat sb;
-	char *sub;
-	int cur, up, r = -1;
+	char *sub, *buf;
+	int cur, down, r = -1;
 
 	if (fstatat(pfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
 		return errno == ENOENT ? 0 : up_fail(cause, "%s: %s", name,
@@ -123,25 +150,28 @@ up_rm_tree(struct unpack *u, int pfd, const char *name, int cancellable,
 		return 0;
 	}
 	st = xmalloc(sizeof *st * cap);
+	buf = xmalloc(RM_BUF);
 	st[0].name = xstrdup(name);
 	depth = 1;
 	if ((cur = rm_open(u, pfd, name, &st[0], cause)) < 0)
 		goto out;
 	for (;;) {
-		if (rm_scan(u, cur, st[depth - 1].name, cancellable, &sub,
-		    cause) != 0)
+		sub = NULL;
+		if (st[depth - 1].more && rm_scan(u, cur, &st[depth - 1],
+		    cancellable, buf, &sub, cause) != 0)
 			goto out;
 		if (sub != NULL) {	/* down into it */
 			if (depth == cap)
 				st = xrealloc(st, sizeof *st * (cap *= 2));
 			st[depth].name = sub;
-			if ((up = rm_open(u, cur, sub, &st[depth], cause)) < 0) {
+			if ((down = rm_open(u, cur, sub, &st[depth],
+			    cause)) < 0) {
 				free(sub);
 				goto out;
 			}
 			depth++;
 			close(cur);
-			cur = up;
+			cur = down;
 			continue;
 		}
 		if (depth == 1) {	/* cur is empty: remove it */
@@ -150,20 +180,8 @@ up_rm_tree(struct unpack *u, int pfd, const char *name, int cancellable,
 			r = rm_dir(u, pfd, &st[0], cause);
 			goto out;
 		}
-		up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (up < 0 || fstat(up, &sb) != 0 ||
-		    sb.st_dev != st[depth - 2].dev ||
-		    sb.st_ino != st[depth - 2].ino) {
-			up_fail(cause, "%s changed while being removed", name);
-			if (up >= 0)
-				close(up);
+		if (rm_up(u, &cur, st, &depth, name, cause) != 0)
 			goto out;
-		}
-		close(cur);
-		cur = up;
-		if (rm_dir(u, cur, &st[depth - 1], cause) != 0)
-			goto out;
-		free(st[--depth].name);
 	}
 out:
 	if (cur >= 0)
@@ -171,6 +189,7 @@ out:
 	while (depth > 0)
 		free(st[--depth].name);
 	free(st);
+	free(buf);
 	return r;
 }
 
