@@ -250,12 +250,15 @@ up_dt_child(struct unpack *u, uint32_t parent, const char *name, size_t n,
 	return id;
 }
 
-/* A walk went through node: remember when it first did. */
+/* A walk stands on node now: the clock ticks, the node notes when. */
 void
-up_dt_use(struct unpack *u, uint32_t node)
+up_dt_visit(struct unpack *u, uint32_t node)
 {
-	if (u->dt.n[node].used == 0)
-		u->dt.n[node].used = ++u->dt.clock;
+	struct dnode *d = &u->dt.n[node];
+
+	d->last = ++u->dt.clock;
+	if (d->first == 0)
+		d->first = d->last;
 }
 
 /*
@@ -376,7 +379,8 @@ up_dt_defer(struct unpack *u, uint32_t node, mode_t mode,
 int
 up_dt_full(const struct unpack *u)
 {
-	return u->dt.nn > DT_SOFT || u->dt.nnames > DT_NAMES_SOFT;
+	return u->dt.nn > DT_SOFT || u->dt.nnames > DT_NAMES_SOFT ||
+	    u->dt.clock > CLOCK_SOFT;
 }
 
 static void

@@ -230,7 +230,7 @@ unpack_new(const char *dir, const char *name, const char *manifest_digest)
 	int i;
 
 	u->root = u->dirfd = u->cur.fd = -1;
-	for (i = 0; i < ANCHORS; i++)
+	for (i = 0; i < ANCHORS + RECENT; i++)
 		u->anchor[i].fd = -1;
 	u->is_root = geteuid() == 0;
 	u->dir = xstrdup(dir);

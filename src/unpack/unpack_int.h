@@ -95,6 +95,7 @@
 #define MAX_LINK	4096		/* symlink targets (the kernel's limit) */
 #define MAX_DEPTH	32768		/* directories in directories */
 #define ANCHORS		16		/* fds kept of paths through symlinks */
+#define RECENT		8		/* and of directories walked to lately */
 #define DT_SOFT		65536		/* tree nodes before the modes go */
 #define DT_NAMES_SOFT	(1u << 20)	/* bytes of their names, likewise */
 #define SET_MAX		(1u << 20)	/* paths remembered per layer (16 MiB) */
@@ -153,7 +154,8 @@ struct dnode {
 	uint64_t ino;		/* its inode when last opened, 0: unknown */
 	uint32_t parent, child, next;	/* tree links, NONE for none */
 	uint32_t name;		/* offset of its name in dirtree.names */
-	uint32_t used;		/* clock of the first walk through it, 0: none */
+	uint32_t first, last;	/* clock of the first and last walks that
+				 * went through it, 0: none */
 	uint32_t defer;		/* 1 + its index in dirtree.defer, 0: none */
 	uint32_t depth;
 	uint16_t len;		/* name length */
@@ -180,13 +182,15 @@ struct dirtree {
 	size_t nnames, capnames;
 	struct defer *defer;
 	uint32_t ndefer, capdefer;
-	uint32_t clock;		/* counts first uses of nodes */
+	uint32_t clock;		/* counts the steps of walks */
 };
+
+#define CLOCK_SOFT	(1u << 31)	/* the tree starts again past this */
 
 /* One component of the cursor's path, resolved. */
 struct level {
 	uint32_t end;		/* its path is cursor.raw[0..end) */
-	uint32_t stamp;		/* the clock when it was resolved */
+	uint32_t t0, t1;	/* the clock while it was resolved */
 	uint32_t node;		/* where it led, NONE: known to an anchor only */
 	uint8_t links;		/* symlinks followed up to here */
 };
@@ -203,7 +207,8 @@ struct cursor {
 struct anchor {
 	char *raw;		/* NULL: free slot */
 	size_t len;
-	uint32_t ncomp, node, stamp;
+	uint32_t ncomp, node;
+	uint32_t t0, t1;	/* the clock while its path was resolved */
 	uint8_t links;
 	int fd;
 	uint64_t lru;
@@ -245,7 +250,7 @@ struct unpack {
 	struct pathset set;
 	struct dirtree dt;
 	struct cursor cur;
-	struct anchor anchor[ANCHORS];
+	struct anchor anchor[ANCHORS + RECENT];
 	uint64_t anchor_lru;
 	unsigned skipped_dev, skipped_type, xattr_fail, chown_fail;
 	char first_skip[128], first_xattr[256];
@@ -280,7 +285,7 @@ uint32_t up_dt_find(struct unpack *u, uint32_t parent, const char *name,
     size_t n);
 uint32_t up_dt_child(struct unpack *u, uint32_t parent, const char *name,
     size_t n, int link, uint64_t ino);
-void up_dt_use(struct unpack *u, uint32_t node);
+void up_dt_visit(struct unpack *u, uint32_t node);
 void up_dt_forget(struct unpack *u, uint32_t node);
 void up_dt_record(struct unpack *u, uint32_t node);
 uint64_t up_dt_key(struct unpack *u, uint32_t parent, const char *leaf);

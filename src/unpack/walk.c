@@ -36,32 +36,37 @@ wmove(struct wst *w, int fd, uint32_t node)
 
 /*
  * Clean an entry name the way tar does: leading '/' and '.' components
- * and doubled slashes go; a '..' component is refused. Into b.
+ * and doubled slashes go; a '..' component is refused. Into b, in place
+ * (one copy, whatever the number of components).
  */
 int
 up_clean_name(const char *what, const char *raw, struct buf *b, char **cause)
 {
-	const char *p = raw, *e;
-	char sh[160];
-	size_t n;
+	size_t len = strlen(raw), r = 0, o = 0, n;
+	char sh[160], *d;
 
-	if (strlen(raw) > MAX_NAME)
+	if (len > MAX_NAME)
 		return up_fail(cause, "entry name longer than %d bytes",
 		    MAX_NAME);
-	up_bset(b, "", 0);
-	while (*p != '\0') {
-		e = strchr(p, '/');
-		n = e ? (size_t)(e - p) : strlen(p);
-		if (n == 2 && p[0] == '.' && p[1] == '.')
+	up_bset(b, raw, len);
+	d = b->data;
+	while (r < len) {
+		const char *e = memchr(d + r, '/', len - r);
+
+		n = e ? (size_t)(e - (d + r)) : len - r;
+		if (n == 2 && d[r] == '.' && d[r + 1] == '.')
 			return up_fail(cause, "%s%s leads out of the rootfs "
 			    "(\"..\")", what, up_show(raw, sh, sizeof sh));
-		if (n > 0 && !(n == 1 && p[0] == '.')) {
-			if (b->len > 0)
-				up_bcat(b, "/", 1);
-			up_bcat(b, p, n);
+		if (n > 0 && !(n == 1 && d[r] == '.')) {
+			if (o > 0)
+				d[o++] = '/';
+			memmove(d + o, d + r, n);
+			o += n;
 		}
-		p += n + (e != NULL);
+		r += n + 1;
 	}
+	b->len = o;
+	d[o] = '\0';
 	return 0;
 }
 
@@ -133,7 +138,7 @@ step(struct unpack *u, struct wst *w, const char *comp, size_t n, int create,
 			    up_show(p, sh, sizeof sh));
 		if ((c = up_dt_child(u, w->node, name, n, 1, 0)) == NONE)
 			return too_deep(p, cause);
-		up_dt_use(u, c);
+		up_dt_visit(u, c);
 		return STEP_LINK;
 	}
 	c = up_dt_find(u, w->node, name, n);
@@ -150,7 +155,7 @@ step(struct unpack *u, struct wst *w, const char *comp, size_t n, int create,
 			return too_deep(p, cause);
 		}
 	}
-	up_dt_use(u, c);
+	up_dt_visit(u, c);
 	wmove(w, fd, c);
 	return STEP_DIR;
 }
@@ -183,6 +188,7 @@ reopen(struct unpack *u, struct wst *w, uint32_t node, const char *p,
 			break;
 		}
 		u->dt.n[chain[i]].ino = sb.st_ino;
+		up_dt_visit(u, chain[i]);
 		wmove(w, fd, chain[i]);
 	}
 	free(chain);
@@ -201,12 +207,14 @@ step_up(struct unpack *u, struct wst *w, const char *p, char **cause)
 		return 0;
 	par = u->dt.n[w->node].parent;
 	if (par == 0) {
+		up_dt_visit(u, 0);
 		wmove(w, -1, 0);
 		return 0;
 	}
 	fd = openat(wfd(u, w), "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0 && fstat(fd, &sb) == 0 && sb.st_dev == u->root_dev &&
 	    u->dt.n[par].ino != 0 && sb.st_ino == u->dt.n[par].ino) {
+		up_dt_visit(u, par);
 		wmove(w, fd, par);
 		return 0;
 	}
@@ -298,16 +306,16 @@ anchor_drop(struct anchor *a)
 	a->fd = -1;
 }
 
-/* The deepest anchor whose path p starts with, or NULL. */
+/* The deepest anchor of more than beyond components p starts with. */
 static struct anchor *
-anchor_find(struct unpack *u, const char *p, size_t plen)
+anchor_find(struct unpack *u, const char *p, size_t plen, uint32_t beyond)
 {
 	struct anchor *best = NULL;
 	int i;
 
-	for (i = 0; i < ANCHORS; i++) {
+	for (i = 0; i < ANCHORS + RECENT; i++) {
 		struct anchor *a = &u->anchor[i];
-		if (a->raw != NULL && a->len <= plen &&
+		if (a->raw != NULL && a->ncomp > beyond && a->len <= plen &&
 		    (a->len == plen || p[a->len] == '/') &&
 		    (best == NULL || a->len > best->len) &&
 		    memcmp(a->raw, p, a->len) == 0)
@@ -316,32 +324,39 @@ anchor_find(struct unpack *u, const char *p, size_t plen)
 	return best;
 }
 
-/* Remember that p[0..len) (ncomp components) led where w stands. */
+/*
+ * Remember that p[0..len) (ncomp components) led where w stands: among
+ * the paths through a symlink, or the directories walked to lately.
+ */
 static void
 anchor_put(struct unpack *u, const char *p, size_t len, uint32_t ncomp,
-    const struct wst *w, uint32_t stamp)
+    const struct wst *w, const struct level *l, int recent)
 {
-	struct anchor *a = &u->anchor[0];
-	int i, fd = -1;
+	int i, lo = recent ? ANCHORS : 0, n = recent ? RECENT : ANCHORS;
+	int best = lo, fd = -1;
+	struct anchor *a = NULL;
 
+	for (i = 0; i < ANCHORS + RECENT && a == NULL; i++)
+		if (u->anchor[i].raw != NULL && u->anchor[i].len == len &&
+		    memcmp(u->anchor[i].raw, p, len) == 0)
+			a = &u->anchor[i];	/* the same path again */
+	for (i = lo; a == NULL && i < lo + n; i++)
+		if (u->anchor[i].raw == NULL)
+			a = &u->anchor[i];	/* a free slot */
+	for (i = lo; a == NULL && i < lo + n; i++)
+		if (u->anchor[i].lru < u->anchor[best].lru)
+			best = i;		/* the least lately used */
+	if (a == NULL)
+		a = &u->anchor[best];
 	if (w->fd >= 0 && (fd = fcntl(w->fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return;
-	for (i = 0; i < ANCHORS; i++) {
-		struct anchor *b = &u->anchor[i];
-		if (b->raw == NULL || (b->len == len &&
-		    memcmp(b->raw, p, len) == 0)) {
-			a = b;
-			break;
-		}
-		if (b->lru < a->lru)
-			a = b;
-	}
 	anchor_drop(a);
 	a->raw = xstrndup(p, len);
 	a->len = len;
 	a->ncomp = ncomp;
 	a->node = w->node;
-	a->stamp = stamp;
+	a->t0 = l->t0;	/* the path's first level: what it depends on */
+	a->t1 = l->t1;
 	a->links = (uint8_t)w->links;
 	a->fd = fd;
 	a->lru = ++u->anchor_lru;
@@ -359,7 +374,11 @@ cur_match(const struct cursor *c, const char *p, size_t plen)
 	if (c->valid == 0)
 		return 0;
 	max = c->lv[c->valid - 1].end;
-	while (l < max && l < plen && c->raw.data[l] == p[l])
+	if (max > plen)
+		max = plen;
+	while (l + 64 <= max && memcmp(c->raw.data + l, p + l, 64) == 0)
+		l += 64;
+	while (l < max && c->raw.data[l] == p[l])
 		l++;
 	/* the last level that ends within l bytes, at a component end */
 	hi = c->valid;
@@ -375,9 +394,10 @@ cur_match(const struct cursor *c, const char *p, size_t plen)
 	return lo;
 }
 
+/* A level resolved while the clock went from t0 to t1. */
 static void
-cur_push(struct cursor *c, uint32_t end, uint32_t stamp, uint32_t node,
-    unsigned links)
+cur_push(struct cursor *c, uint32_t end, uint32_t t0, uint32_t t1,
+    uint32_t node, unsigned links)
 {
 	struct level *l;
 
@@ -385,11 +405,10 @@ cur_push(struct cursor *c, uint32_t end, uint32_t stamp, uint32_t node,
 		c->cap = c->cap ? c->cap * 2 : 64;
 		c->lv = xrealloc(c->lv, c->cap * sizeof *c->lv);
 	}
-	if (c->n > 0 && c->lv[c->n - 1].stamp > stamp)
-		stamp = c->lv[c->n - 1].stamp;	/* stamps never go down */
 	l = &c->lv[c->n++];
 	l->end = end;
-	l->stamp = stamp;
+	l->t0 = t0;
+	l->t1 = t1;
 	l->node = node;
 	l->links = (uint8_t)links;
 }
@@ -444,14 +463,18 @@ climb(struct unpack *u, struct wst *w, uint32_t to)
 	return 0;
 }
 
-/* Start from anchor a (a path of p); the cursor holds what p shares with
- * it, the k levels it shared already and unknown ones below. */
+/*
+ * Start from anchor a (a path of p). When the cursor held that path, it
+ * is cut to it; else it becomes the anchor's levels, all timed with
+ * the anchor's time (the levels it shared with p before are dropped, so
+ * the levels stay in the order of their times).
+ */
 static void
 from_anchor(struct unpack *u, const char *p, struct anchor *a, uint32_t k,
     struct wst *w)
 {
 	struct cursor *c = &u->cur;
-	size_t pos;
+	size_t pos = 0;
 
 	w->fd = -1;
 	if (a->fd >= 0 && (w->fd = fcntl(a->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
@@ -468,15 +491,14 @@ from_anchor(struct unpack *u, const char *p, struct anchor *a, uint32_t k,
 		c->lv[a->ncomp - 1].node = a->node;
 		return;
 	}
-	cur_cut(c, k);
-	pos = k ? c->lv[k - 1].end + 1 : 0;
+	cur_cut(c, 0);
 	while (c->n + 1 < a->ncomp) {
 		const char *e = memchr(p + pos, '/', a->len - pos);
 		pos = (size_t)(e - p);
-		cur_push(c, (uint32_t)pos, a->stamp, NONE, a->links);
+		cur_push(c, (uint32_t)pos, a->t0, a->t1, NONE, a->links);
 		pos++;
 	}
-	cur_push(c, (uint32_t)a->len, a->stamp, a->node, a->links);
+	cur_push(c, (uint32_t)a->len, a->t0, a->t1, a->node, a->links);
 	c->valid = c->n;
 }
 
@@ -484,32 +506,34 @@ from_anchor(struct unpack *u, const char *p, struct anchor *a, uint32_t k,
  * Put w where the walk of p starts: the deepest place it shares with the
  * cursor or an anchor that has an fd (up from the cursor by ".." when
  * that is an ancestor), else the rootfs. The cursor is cut to the levels
- * w stands on and its fd is taken over.
+ * w stands on and its fd is taken over. 0 when w is the cursor's top,
+ * which p goes on from; 1 when the walk went elsewhere.
  */
-static void
+static int
 start(struct unpack *u, const char *p, size_t plen, struct wst *w)
 {
 	struct cursor *c = &u->cur;
 	uint32_t k = cur_match(c, p, plen);
-	struct anchor *a = anchor_find(u, p, plen);
 	uint32_t top = c->n ? c->lv[c->n - 1].node : NONE;
+	int extend = k == c->n && k > 0 && c->fd >= 0;
+	struct anchor *a = anchor_find(u, p, plen, extend ? k : 0);
 
 	w->fd = -1;
 	w->node = 0;
 	w->links = 0;
-	if (k == c->n && k > 0 && c->fd >= 0 && (a == NULL || a->ncomp <= k)) {
+	if (extend && a == NULL) {
 		w->fd = c->fd;
 		c->fd = -1;
 		w->node = top;
 		w->links = c->lv[k - 1].links;
-		return;
+		return 0;
 	}
 	if (a != NULL && a->ncomp >= k) {
 		if (c->fd >= 0)
 			close(c->fd);
 		c->fd = -1;
 		from_anchor(u, p, a, k, w);
-		return;
+		return 1;
 	}
 	if (k > 0 && c->fd >= 0 && top != NONE && c->lv[k - 1].node != NONE &&
 	    is_above(u, c->lv[k - 1].node, top)) {
@@ -519,17 +543,17 @@ start(struct unpack *u, const char *p, size_t plen, struct wst *w)
 		if (climb(u, w, c->lv[k - 1].node) == 0) {
 			w->links = c->lv[k - 1].links;
 			cur_cut(c, k);
-			return;
+			return 1;
 		}
 	}
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
-	if (a != NULL) {
+	if (a != NULL)
 		from_anchor(u, p, a, k, w);
-		return;
-	}
-	cur_cut(c, 0);
+	else
+		cur_cut(c, 0);
+	return 1;
 }
 
 /*
@@ -546,20 +570,22 @@ up_walk(struct unpack *u, const char *p, int create, int *fd,
 	struct cursor *c = &u->cur;
 	size_t plen = strlen(p), pos;
 	struct wst w;
-	int r = 0;
+	int r = 0, pushed = 0, moved;
 
 	if (plen == 0) {
 		*fd = u->root;
 		*node = 0;
 		return 0;
 	}
-	start(u, p, plen, &w);
+	moved = start(u, p, plen, &w);
 	up_bset(&c->raw, p, plen);	/* the levels are prefixes of p */
 	pos = c->n ? c->lv[c->n - 1].end + 1 : 0;
 	while (pos < plen) {
 		const char *s = p + pos, *e = memchr(s, '/', plen - pos);
 		size_t n = e ? (size_t)(e - s) : plen - pos;
 		unsigned before = w.links;
+		uint32_t t0 = u->dt.clock + 1;
+		struct level span;
 
 		if (up_tick(u)) {
 			r = up_fail(cause, "cancelled");
@@ -568,15 +594,22 @@ up_walk(struct unpack *u, const char *p, int create, int *fd,
 		if ((r = resolve(u, &w, s, n, create, p, cause)) != 0)
 			break;
 		pos += n;
-		cur_push(c, (uint32_t)pos, u->dt.clock, w.node, w.links);
+		cur_push(c, (uint32_t)pos, t0, u->dt.clock, w.node, w.links);
+		span.t0 = c->lv[0].t0;	/* the whole path, up to here */
+		span.t1 = u->dt.clock;
 		if (w.links != before)
-			anchor_put(u, p, pos, c->n, &w, c->lv[c->n - 1].stamp);
+			anchor_put(u, p, pos, c->n, &w, &span, 0);
 		pos++;
+		pushed = 1;
 	}
 	c->valid = c->n;
 	if (r != 0) {	/* w may stand between two levels */
 		wmove(&w, -1, 0);
 		return r;
+	}
+	if (pushed && moved) {	/* somewhere else: worth coming back to */
+		struct level span = { 0, c->lv[0].t0, u->dt.clock, 0, 0 };
+		anchor_put(u, p, plen, c->n, &w, &span, 1);
 	}
 	c->fd = w.fd;
 	*fd = wfd(u, &w);
@@ -585,35 +618,39 @@ up_walk(struct unpack *u, const char *p, int create, int *fd,
 }
 
 /*
- * Something at parent/name is about to be removed: every walk that went
- * through it since it was first used is dropped (cursor levels and
- * anchors resolved at or after that clock).
+ * Something at parent/name is about to be removed: every cached level
+ * and anchor whose resolution may have gone through it is dropped, that
+ * is those resolved while the clock was between the first and the last
+ * time a walk stood on it (a walk below it went through it first).
  */
 void
 up_walk_forget(struct unpack *u, uint32_t parent, const char *name)
 {
 	struct cursor *c = &u->cur;
-	uint32_t x = up_dt_find(u, parent, name, strlen(name)), s, lo, hi;
+	uint32_t x = up_dt_find(u, parent, name, strlen(name)), f, l, lo, hi;
 	int i;
 
 	if (x == NONE)
 		return;
-	s = u->dt.n[x].used;
+	f = u->dt.n[x].first;
+	l = u->dt.n[x].last;
 	up_dt_forget(u, x);
-	if (s == 0)
+	if (f == 0)
 		return;
 	lo = 0;
 	hi = c->valid;
-	while (lo < hi) {	/* the first level stamped s or later */
+	while (lo < hi) {	/* the first level resolved after f began */
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (c->lv[mid].stamp < s)
+		if (c->lv[mid].t1 < f)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	c->valid = lo;
-	for (i = 0; i < ANCHORS; i++)
-		if (u->anchor[i].raw != NULL && u->anchor[i].stamp >= s)
+	if (lo < c->valid && c->lv[lo].t0 <= l)
+		c->valid = lo;
+	for (i = 0; i < ANCHORS + RECENT; i++)
+		if (u->anchor[i].raw != NULL && u->anchor[i].t1 >= f &&
+		    u->anchor[i].t0 <= l)
 			anchor_drop(&u->anchor[i]);
 }
 
@@ -627,6 +664,6 @@ up_walk_reset(struct unpack *u)
 		close(u->cur.fd);
 	u->cur.fd = -1;
 	u->cur.n = u->cur.valid = 0;
-	for (i = 0; i < ANCHORS; i++)
+	for (i = 0; i < ANCHORS + RECENT; i++)
 		anchor_drop(&u->anchor[i]);
 }
