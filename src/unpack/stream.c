@@ -89,6 +89,13 @@ zstd_produce(struct reader *r, unsigned char *out)
 			break;		/* every frame ended: the end */
 		before = ob.pos;
 		h = ZSTD_decompressStream(r->zd, &ob, &r->zin);
+		if (ZSTD_isError(h) && ZSTD_getErrorCode(h) ==
+		    ZSTD_error_frameParameter_windowTooLarge) {
+			r->err = xasprintf("zstd window over %u MiB (made with "
+			    "--long or --ultra?): refused, to bound memory",
+			    1u << (ZSTD_WINDOW_LOG - 20));
+			return -1;
+		}
 		if (ZSTD_isError(h)) {
 			r->err = xasprintf("corrupt zstd stream (%s)",
 			    ZSTD_getErrorName(h));
@@ -187,7 +194,10 @@ up_reader_start(struct reader *r, enum codec codec)
 			abort();
 		r->z_init = 1;
 	} else if (r->codec == CODEC_ZSTD) {
-		if ((r->zd = ZSTD_createDCtx()) == NULL)
+		/* the window a frame asks for is held whole: cap it */
+		if ((r->zd = ZSTD_createDCtx()) == NULL ||
+		    ZSTD_isError(ZSTD_DCtx_setParameter(r->zd,
+		    ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG)))
 			abort();
 		r->zhint = 1;
 	}

@@ -56,7 +56,8 @@
  * ".wh..wh." names are AUFS bookkeeping and are skipped.
  *
  * Bounds. Whatever the layer holds, memory stays under about 50 MiB: the
- * stream's 4.3 MiB, the path set (SET_MAX hashes, 16 MiB), the tree
+ * stream's 4.3 MiB (and a zstd window of 16 MiB at most: a frame asking
+ * for more, as --long and --ultra make, is refused), the path set (SET_MAX hashes, 16 MiB), the tree
  * (DT_SOFT nodes plus what one entry can add), the cursor (one level per
  * component of a name), the fixups (FIX_MAX inodes, 8 MiB), libarchive's
  * own (headers over 1 MiB are refused). Every loop asks up_tick() whether
@@ -87,9 +88,11 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #define IN_SIZE		(256u << 10)	/* compressed bytes per read() */
 #define OUT_SIZE	(1u << 20)	/* decompressed bytes per callback */
+#define ZSTD_WINDOW_LOG	24		/* zstd frames' windows: 16 MiB at most */
 #define MAX_LINKS	40		/* symlinks followed per path */
 #define MAX_NAME	32768		/* entry and hard link target names */
 #define MAX_LINK	4096		/* symlink targets (the kernel's limit) */
