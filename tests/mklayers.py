@@ -18,8 +18,10 @@ cases that use zstd are left out (DIR/cases/zstd-missing says so).
 instead (see hostile_cases()): deep-2500 and deep-10000 (that many nested
 directories), many (10,000 dirs, files, 5,000 hard links), whiteouts (5,000
 whiteouts over as many directories), rm-big and opq-big (one entry that
-removes, or an opaque directory that empties, 5,000 lower files); --scale
-N multiplies all but the deep ones.
+removes, or an opaque directory that empties, 5,000 lower files),
+zstd-window-128 and zstd-window-16 (160 MiB of zeros whose zstd frame
+asks for a window of that many MiB; not without the zstd command);
+--scale N multiplies the sizes of many, whiteouts, rm-big and opq-big.
 
 Bench mode builds an OCI image layout in DIR (blobs, index.json, ref
 "bench") of six gzip -1 layers of /usr files made with GNU tar, about 280
@@ -468,6 +470,26 @@ def deep_layer(out, n, hop=1000):
     return t.layer(out)
 
 
+def zstd_window_layer(out, window_log, mib=160):
+    """mib MiB of zeros in one file, through `zstd --long=window_log`
+    from a pipe (no size known): the frame asks for a window of
+    2**window_log bytes, which a decoder holds whole."""
+    ti = tarfile.TarInfo("zeros")
+    ti.size, ti.mtime = mib << 20, T0
+    parts = [ti.tobuf(tarfile.GNU_FORMAT)] + [bytes(1 << 20)] * mib + [bytes(1024)]
+    h = hashlib.sha256()
+    z = subprocess.Popen(["zstd", "-q", "-3", "--long=%d" % window_log, "-c"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    for p in parts:     # zeros: the output stays far below a pipe's size
+        h.update(p)
+        z.stdin.write(p)
+    z.stdin.close()
+    blob = z.stdout.read()
+    if z.wait() != 0:
+        sys.exit("zstd failed")
+    return out.put(blob), MT_ZSTD, "sha256:" + h.hexdigest()
+
+
 def hostile_cases(out, scale=1):
     """scale multiplies the sizes of every case but the deep ones (the
     suite uses 1; bigger ones are for measuring by hand)."""
@@ -508,6 +530,9 @@ def hostile_cases(out, scale=1):
     opq.add("big/kept", data=b"kept\n")
     cases["rm-big"] = [big, rm.layer(out)]
     cases["opq-big"] = [big, opq.layer(out)]
+    if out.have_zstd:   # 128 MiB windows are refused, 16 MiB ones not
+        cases["zstd-window-128"] = [zstd_window_layer(out, 27)]
+        cases["zstd-window-16"] = [zstd_window_layer(out, 24)]
     return cases
 
 

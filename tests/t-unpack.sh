@@ -17,7 +17,8 @@
 #   - hostile layers (mklayers.py --hostile): 10,000 nested directories
 #     unpack in time linear in depth (2,500 levels against 10,000, CPU
 #     time), peak RSS stays under 64 MiB on the deep, many-entries,
-#     hard-link and whiteout layers, one entry that removes (or empties)
+#     hard-link, whiteout and zstd layers (a zstd frame asking for a
+#     window over 16 MiB is refused), one entry that removes (or empties)
 #     thousands of files still asks whether to cancel as it goes
 #   - SIGTERM during a long unpack: the layer cancelled within 0.3 s,
 #     exit 143, no staging folder left (the bomb: all within 1.5 s); a
@@ -587,6 +588,24 @@ rss many '[ "$(find m?? -mindepth 1 -type d | wc -l)" = 10000 ] && [ "$(find . -
 rss whiteouts '[ "$(ls -A w)" = kept ]'
 rss rm-big '[ -f big ] && [ "$(cat big)" = "now a file" ]'
 rss opq-big '[ "$(ls -A big)" = kept ]'
+
+# zstd: a decoder holds the window a frame asks for; over 16 MiB (zstd
+# --long=27: 128 MiB) is refused, naming why, 16 MiB unpacks
+if [ ! -f "$HC/zstd-window-16.args" ]; then
+	t_skip rss-zstd-window-16 "no zstd command (package zstd)"
+	t_skip zstd-window-128-refused "no zstd command (package zstd)"
+else
+	rss zstd-window-16 '[ "$(stat -c %s zeros)" = $((160 << 20)) ]'
+	measure zstd-window-128 "$H/out"
+	if [ "$rc" -ne 1 ] || ! grep -q '^error: layer [0-9a-f]\{12\}: zstd window over 16 MiB' "$T/out"; then
+		t_fail zstd-window-128-refused "rc $rc: $(head -c 300 "$T/out")"
+	elif [ "$kb" -gt 65536 ] || [ -n "$(ls -A "$H/out")" ]; then
+		t_fail zstd-window-128-refused "peak RSS $kb KB, left: $(ls -A "$H/out")"
+	else
+		t_pass zstd-window-128-refused
+	fi
+	echo "# zstd-window-128: $(cat "$T/out"); peak RSS $kb KB" >&2
+fi
 
 # one entry that removes 5,000 lower files, an opaque directory that
 # empties them: the layer asks whether to cancel as it goes, not once
