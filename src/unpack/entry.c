@@ -60,7 +60,6 @@ copy_data(struct unpack *u, struct archive *a, struct archive_entry *e,
     int fd, uint32_t pnode, const char *leaf, char **cause)
 {
 	la_int64_t off, pos = 0, size = archive_entry_size(e);
-	const char *what = NULL, *err;
 	const void *blk;
 	char sh[160];
 	size_t len;
@@ -70,29 +69,23 @@ copy_data(struct unpack *u, struct archive *a, struct archive_entry *e,
 		r = archive_read_data_block(a, &blk, &len, &off);
 		if (r == ARCHIVE_EOF)
 			break;
-		if (r < ARCHIVE_WARN) {
-			err = archive_error_string(a);
-			goto fail;
-		}
+		if (r < ARCHIVE_WARN)
+			return up_fail(cause, "%s: %s", up_where(u, pnode,
+			    leaf, sh, sizeof sh), archive_error_string(a));
 		if (up_tick(u))
 			return up_fail(cause, "cancelled");
-		what = "seek: ";
 		if (off != pos && lseek(fd, off, SEEK_SET) < 0)
-			goto fail_errno;
-		what = "write: ";
+			return up_fail(cause, "%s: seek: %s", up_where(u,
+			    pnode, leaf, sh, sizeof sh), strerror(errno));
 		if (write_all(fd, blk, len) != 0)
-			goto fail_errno;
+			return up_fail(cause, "write %s: %s", up_where(u,
+			    pnode, leaf, sh, sizeof sh), strerror(errno));
 		pos = off + (la_int64_t)len;
 	}
-	what = "truncate: ";
 	if (pos < size && ftruncate(fd, size) != 0)	/* sparse tail */
-		goto fail_errno;
+		return up_fail(cause, "%s: truncate: %s", up_where(u, pnode,
+		    leaf, sh, sizeof sh), strerror(errno));
 	return 0;
-fail_errno:
-	err = strerror(errno);
-fail:
-	return up_fail(cause, "%s: %s%s", up_where(u, pnode, leaf, sh,
-	    sizeof sh), what ? what : "", err);
 }
 
 int
