@@ -3,6 +3,7 @@
 
 Usage:
     python3 tests/mklayers.py --out DIR --sentinel ABSPATH [CASE...]
+    python3 tests/mklayers.py --out DIR --hostile [CASE...]
     python3 tests/mklayers.py --bench DIR [--gnu-tar]
 
 Test mode writes every layer blob to DIR/blobs/<sha256 hex of the blob> and,
@@ -12,6 +13,15 @@ ABSPATH is a directory outside any rootfs that the attack layers aim at
 (through "../", absolute names, symlinks and hard links); the test checks
 it is never touched. zstd layers need the `zstd` command; without it the
 cases that use zstd are left out (DIR/cases/zstd-missing says so).
+
+--hostile writes the layers that cost an unpacker time or memory
+instead (see hostile_cases()): deep-2500 and deep-10000 (that many nested
+directories), many (10,000 dirs, files, 5,000 hard links), whiteouts (5,000
+whiteouts over as many directories), rm-big and opq-big (one entry that
+removes, or an opaque directory that empties, 5,000 lower files),
+zstd-window-128 and zstd-window-16 (160 MiB of zeros whose zstd frame
+asks for a window of that many MiB; not without the zstd command);
+--scale N multiplies the sizes of many, whiteouts, rm-big and opq-big.
 
 Bench mode builds an OCI image layout in DIR (blobs, index.json, ref
 "bench") of six gzip -1 layers of /usr files made with GNU tar, about 280
@@ -391,8 +401,148 @@ def build_cases(out, S):
     return cases
 
 
+# -------------------------------------------------------------- hostile
+
+class FastTar:
+    """A tar stream of hand-made headers (GNU long names and links):
+    tarfile takes seconds for 100,000 entries. Uncompressed in memory;
+    layer() gzips it (-1) into the blob store."""
+
+    def __init__(self):
+        self.chunks = []
+
+    def _header(self, name, typ, size, mode, link):
+        h = bytearray(512)
+        h[0:len(name)] = name
+        h[100:108] = b"%07o\0" % mode
+        h[108:116] = h[116:124] = b"0000000\0"
+        h[124:136] = b"%011o\0" % size
+        h[136:148] = b"%011o\0" % T0
+        h[148:156] = b"        "
+        h[156:157] = typ
+        h[157:157 + len(link)] = link
+        h[257:265] = b"ustar  \0"
+        h[148:156] = b"%06o\0 " % sum(h)
+        self.chunks.append(bytes(h))
+
+    def _data(self, data):
+        self.chunks.append(data + bytes(-len(data) % 512))
+
+    def add(self, name, typ=b"0", data=b"", mode=0o644, link=""):
+        name, link = name.encode(), link.encode()
+        if len(name) > 100:
+            self._header(b"././@LongLink", b"L", len(name) + 1, 0o644, b"")
+            self._data(name + b"\0")
+            name = name[:100]
+        if len(link) > 100:
+            self._header(b"././@LongLink", b"K", len(link) + 1, 0o644, b"")
+            self._data(link + b"\0")
+            link = link[:100]
+        self._header(name, typ, len(data), mode, link)
+        if data:
+            self._data(data)
+
+    def layer(self, out):
+        raw = b"".join(self.chunks) + bytes(1024)
+        blob = gzip.compress(raw, 1, mtime=0)
+        return out.put(blob), MT_GZIP, "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def deep_layer(out, n, hop=1000):
+    """n nested directories d/d/.../d and a file "bottom" in the deepest.
+    Every hop levels a symlink at the top (s1, s2, ...) leads down to the
+    deepest so far and the names go on through it: no name is longer than
+    about 2 * hop bytes, so the layer grows as n, not n * n, yet its
+    directories are n deep."""
+    t = FastTar()
+    base, level, k, p = "", 0, 0, ""
+    while level < n:
+        p = base
+        for _ in range(min(hop, n - level)):
+            p += "d/"
+            t.add(p, b"5", mode=0o755)
+            level += 1
+        if level < n:
+            k += 1
+            t.add("s%d" % k, b"2", mode=0o777, link=p.rstrip("/"))
+            base = "s%d/" % k
+    t.add(p + "bottom", data=b"bottom\n")
+    return t.layer(out)
+
+
+def zstd_window_layer(out, window_log, mib=160):
+    """mib MiB of zeros in one file, through `zstd --long=window_log`
+    from a pipe (no size known): the frame asks for a window of
+    2**window_log bytes, which a decoder holds whole."""
+    ti = tarfile.TarInfo("zeros")
+    ti.size, ti.mtime = mib << 20, T0
+    parts = [ti.tobuf(tarfile.GNU_FORMAT)] + [bytes(1 << 20)] * mib + [bytes(1024)]
+    h = hashlib.sha256()
+    z = subprocess.Popen(["zstd", "-q", "-3", "--long=%d" % window_log, "-c"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    for p in parts:     # zeros: the output stays far below a pipe's size
+        h.update(p)
+        z.stdin.write(p)
+    z.stdin.close()
+    blob = z.stdout.read()
+    if z.wait() != 0:
+        sys.exit("zstd failed")
+    return out.put(blob), MT_ZSTD, "sha256:" + h.hexdigest()
+
+
+def hostile_cases(out, scale=1):
+    """scale multiplies the sizes of every case but the deep ones (the
+    suite uses 1; bigger ones are for measuring by hand)."""
+    cases = {"deep-2500": [deep_layer(out, 2500)],
+             "deep-10000": [deep_layer(out, 10000)]}
+    n = 10000 * scale
+    # many: n directories in 100, a file in each and n / 2 hard links,
+    # in an order that jumps between directories
+    t = FastTar()
+    for i in range(100):
+        t.add("m%02d/" % i, b"5", mode=0o755)
+    for i in range(n):
+        t.add("m%02d/d%07d/" % (i % 100, i), b"5", mode=0o755)
+        t.add("m%02d/d%07d/f" % (i % 100, i), data=b"%d\n" % i)
+    for i in range(n // 2):
+        j = (i * 7919) % n
+        t.add("links/l%07d" % i, b"1", link="m%02d/d%07d/f" % (j % 100, j))
+    cases["many"] = [t.layer(out)]
+    n = 5000 * scale
+    # whiteouts: n directories with a file, then a whiteout for each
+    lo, up = FastTar(), FastTar()
+    lo.add("w/", b"5", mode=0o755)
+    for i in range(n):
+        lo.add("w/d%05d/" % i, b"5", mode=0o755)
+        lo.add("w/d%05d/f" % i, data=b"x\n")
+        up.add("w/.wh.d%05d" % i)
+    up.add("w/kept", data=b"kept\n")
+    cases["whiteouts"] = [lo.layer(out), up.layer(out)]
+    # one entry that removes n lower files, one opaque directory
+    big = FastTar()
+    big.add("big/", b"5", mode=0o755)
+    for i in range(n):
+        big.add("big/f%05d" % i, data=b"x\n")
+    big = big.layer(out)
+    rm, opq = FastTar(), FastTar()
+    rm.add("big", data=b"now a file\n")
+    opq.add("big/.wh..wh..opq")
+    opq.add("big/kept", data=b"kept\n")
+    cases["rm-big"] = [big, rm.layer(out)]
+    cases["opq-big"] = [big, opq.layer(out)]
+    if out.have_zstd:   # 128 MiB windows are refused, 16 MiB ones not
+        cases["zstd-window-128"] = [zstd_window_layer(out, 27)]
+        cases["zstd-window-16"] = [zstd_window_layer(out, 24)]
+    return cases
+
+
 def main_test(a):
     out = Out(a.out)
+    if a.hostile:
+        for name, layers in hostile_cases(out, a.scale).items():
+            if not a.cases or name in a.cases:
+                out.case(name, layers)
+        return
     cases = build_cases(out, os.path.abspath(a.sentinel))
     if a.bomb:
         cases["bomb"] = [bomb(out, a.bomb << 20)]
@@ -483,13 +633,17 @@ def main():
     ap.add_argument("--sentinel", help="absolute path the attacks aim at")
     ap.add_argument("--bomb", type=int, default=1024,
                     help="MiB of zeros in the gzip bomb (0: none)")
+    ap.add_argument("--hostile", action="store_true",
+                    help="the layers that cost time or memory instead")
+    ap.add_argument("--scale", type=int, default=1,
+                    help="with --hostile: sizes times this")
     ap.add_argument("--bench", help="build the bench OCI layout here")
     ap.add_argument("cases", nargs="*")
     a = ap.parse_args()
     if a.bench:
         return main_bench(a)
-    if not a.out or not a.sentinel:
-        ap.error("--out and --sentinel are required")
+    if not a.out or not (a.sentinel or a.hostile):
+        ap.error("--out and --sentinel (or --hostile) are required")
     return main_test(a)
 
 

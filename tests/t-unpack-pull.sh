@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # t-unpack-pull.sh - --unpack through the real binary and registry: the
 # rootfs equals GNU tar's extraction of the same layers, names map as
-# documented, extraction is reported docker's way and not redone.
+# documented, extraction is reported docker's way and not redone; SIGTERM
+# while extracting exits 143 at once and leaves no staging folder, and a
+# SIGKILLed unpack's staging folder is swept by the next pull.
 set -u
 . "$(dirname "$0")/lib.sh"
 T=${TMPDIR_TEST:-$(t_tmpdir)}
@@ -69,3 +71,74 @@ out=$($P --store "$S" --unpack "$T/u-file" -q "$ref" 2>&1); rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "^pulltop: $ref: " && [ "$(cat "$T/u-file/$(name_of "$ref")")" = junk ] &&
 	t_pass "--unpack where the image's folder is a file: exit 1 naming the image, the file untouched" ||
 	t_fail "--unpack where the image's folder is a file: exit 1 naming the image, the file untouched" "rc=$rc $out"
+
+# Signals during an unpack. Two images are pushed here, each of one layer
+# that takes seconds to unpack (tests/mklayers.py): test/zeros:v1 (a file
+# of 512 MiB of zeros) and test/deep:v1 (10,000 nested directories).
+# SIGTERM while zeros extracts: exit 143 within a second, no staging
+# folder; after a SIGKILL during deep the next pull sweeps the staging
+# folder left behind.
+if ! python3 - "$T_ROOT/tests" "$T/layers" "$REGISTRY" >"$T/push.out" 2>&1 <<'PY'
+import os, sys, types
+sys.path.insert(0, sys.argv[1])
+import fixtures, mklayers
+out = mklayers.Out(sys.argv[2])
+reg = fixtures.Registry(sys.argv[3])
+for name, (path, mt, diff_id) in (("test/zeros", mklayers.bomb(out, 512 << 20)),
+                                  ("test/deep", mklayers.deep_layer(out, 10000))):
+    layer = types.SimpleNamespace(digest="sha256:" + os.path.basename(path),
+                                  size=os.path.getsize(path), path=path,
+                                  diff_id=diff_id, tar_size=0, label=name)
+    fixtures.push_image(reg, fixtures.Image(name, "v1", [layer]), "v1")
+PY
+then
+	t_fail "test/zeros:v1 and test/deep:v1 pushed" "$(tail -n 3 "$T/push.out")"
+fi
+
+# pull_bg REF DIR: pull REF unpacking into DIR in the background (pid in
+# bg); back once its staging folder has something and half a second more
+# went by
+pull_bg() {
+	local i n
+	n=$(name_of "$1")
+	$P --store "$T/s-sig" --unpack "$2" --progress=plain "$1" \
+		>"$T/bg.out" 2>&1 &
+	bg=$!
+	t_track_pid "$bg"
+	for ((i = 0; i < 400; i++)); do
+		[ -n "$(ls -A "$2/.$n".staging-* 2>/dev/null)" ] && break
+		t_alive "$bg" || break
+		sleep 0.05
+	done
+	sleep 0.5
+}
+
+name="SIGTERM while extracting: 143 within 1 s, no staging folder"
+pull_bg "$REG/test/zeros:v1" "$T/u-term"
+if ! t_alive "$bg"; then
+	wait "$bg"
+	t_fail "$name" "done before the signal (rc $?): $(tail -n 2 "$T/bg.out")"
+else
+	s=$(date +%s.%N)
+	kill -TERM "$bg"
+	wait "$bg"; rc=$?
+	e=$(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+	left=$(ls -A "$T/u-term")
+	echo "# SIGTERM while extracting: exit $rc ${e}s after the signal"
+	[ $rc -eq 143 ] && [ -z "$left" ] && awk -v e="$e" 'BEGIN { exit !(e <= 1.5) }' &&
+		t_pass "$name" ||
+		t_fail "$name" "rc=$rc after ${e}s, left: $left; $(tail -n 2 "$T/bg.out")"
+fi
+
+name="a SIGKILLed unpack's staging folder is swept by the next pull"
+dname=$(name_of "$REG/test/deep:v1")
+pull_bg "$REG/test/deep:v1" "$T/u-kill"
+kill -KILL "$bg" 2>/dev/null
+wait "$bg" 2>/dev/null
+left=$(cd "$T/u-kill" && ls -d ".$dname".staging-* 2>/dev/null)
+$P --store "$T/s-sig" --unpack "$T/u-kill" -q "$REG/test/deep:v1" >"$T/out3" 2>&1; rc=$?
+depth=$(find "$T/u-kill/$dname" -name bottom -printf '%d\n' 2>/dev/null | head -n 1)
+[ -n "$left" ] && [ $rc -eq 0 ] && [ "$depth" = 10001 ] &&
+	[ "$(ls -A "$T/u-kill" | tr '\n' ' ')" = ".$dname.pulltop $dname " ] &&
+	t_pass "$name" ||
+	t_fail "$name" "left by the kill: '$left'; rc=$rc depth=$depth; now: $(ls -A "$T/u-kill" | tr '\n' ' ') $(tail -n 2 "$T/out3")"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/t-unpack.sh - the unpack engine (src/unpack/unpack.c), driven through
+# tests/t-unpack.sh - the unpack engine (src/unpack/), driven through
 # tests/unpack_driver.c on layers crafted by tests/mklayers.py:
 #
 #   - rootfs equal to GNU tar extracting the same layers in order (gzip,
@@ -14,6 +14,16 @@
 #   - broken streams fail naming the layer; a failed or cancelled unpack
 #     leaves the previous rootfs as it was; a gzip bomb costs no memory
 #   - device nodes as root, and skipped with a warning when not root
+#   - hostile layers (mklayers.py --hostile): 10,000 nested directories
+#     unpack in time linear in depth (2,500 levels against 10,000, CPU
+#     time), peak RSS stays under 64 MiB on the deep, many-entries,
+#     hard-link, whiteout and zstd layers (a zstd frame asking for a
+#     window over 16 MiB is refused), one entry that removes (or empties)
+#     thousands of files still asks whether to cancel as it goes
+#   - SIGTERM during a long unpack: the layer cancelled within 0.3 s,
+#     exit 143, no staging folder left (the bomb: all within 1.5 s); a
+#     SIGKILLed unpack's staging folder is swept by the next unpack in the
+#     same folder
 #
 #   bash tests/t-unpack.sh            the checks (about 20 s)
 #   bash tests/t-unpack.sh --bench    unpack vs GNU tar vs umoci
@@ -32,7 +42,7 @@ MD2=sha256:$(printf '2%.0s' $(seq 64))
 
 # shellcheck disable=SC2046
 if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Isrc/unpack -Isrc/util \
-	tests/unpack_driver.c src/unpack/unpack.c src/util/util.c src/util/digest.c \
+	tests/unpack_driver.c src/unpack/*.c src/util/util.c src/util/digest.c \
 	$(pkg-config --cflags --libs libarchive libzstd zlib libcrypto) \
 	-pthread -o "$DRV" 2>"$T/cc.err"; then
 	t_fail build "$(tail -n 5 "$T/cc.err")"
@@ -99,7 +109,8 @@ echo inner >"$S/dir/inner"
 chmod 600 "$S/secret"
 chmod 700 "$S/dir"
 touch -d '2001-01-01' "$S/secret" "$S/dir/inner" "$S/dir"
-if ! "$PY" tests/mklayers.py --out "$T/layers" --sentinel "$S" >"$T/mk.out" 2>&1; then
+if ! "$PY" tests/mklayers.py --out "$T/layers" --sentinel "$S" --bomb 0 \
+	>"$T/mk.out" 2>&1; then
 	t_fail layers "$(tail -n 3 "$T/mk.out")"
 	t_summary
 	exit 1
@@ -493,9 +504,197 @@ else
 	t_skip devices-nonroot "no way to run as another user here"
 fi
 
-# ---------------------------------------------------------------- bomb
+# ------------------------------------------------------------- hostile
 
 rm -rf "$T"/eq-* "$T"/atk-* "$T/prev"
+H=$T/hostile
+if ! "$PY" tests/mklayers.py --out "$H" --hostile >"$T/mk.out" 2>&1; then
+	t_fail hostile-layers "$(tail -n 3 "$T/mk.out")"
+fi
+HC=$H/cases
+
+# measure CASE DIR: the driver on the case into DIR (emptied first), at
+# most 120 s; sets rc, cpu (user + system seconds), wall (seconds), kb
+# (peak RSS)
+measure() {
+	local s e
+	rm -rf "$2"
+	s=$(date +%s.%N)
+	# shellcheck disable=SC2046
+	/usr/bin/time -f '%U %S %M' -o "$T/time" timeout -k 5 120 "$DRV" "$2" \
+		img "$MD1" $(cat "$HC/$1.args") >"$T/out" 2>"$T/err"
+	rc=$?
+	e=$(date +%s.%N)
+	read -r cpu kb < <(awk '{ printf "%.2f %d\n", $1 + $2, $3 }' \
+		"$T/time" | tail -n 1)
+	wall=$(awk -v a="$s" -v b="$e" 'BEGIN { printf "%.2f", b - a }')
+}
+
+# the depth of DIR/img/.../bottom as find counts it (nested + 1)
+bottom_depth() { find "$1/img" -name bottom -printf '%d\n' 2>/dev/null | head -n 1; }
+
+# deep: 2,500 and 10,000 nested directories (each case its best of two)
+declare -A best
+for c in deep-2500 deep-10000; do
+	best[$c]=
+	for _ in 1 2; do
+		measure "$c" "$H/out"
+		if [ "$rc" -ne 0 ]; then
+			best[$c]="rc $rc after ${wall}s: $(head -c 300 "$T/out")"
+			break
+		fi
+		if [ -z "${best[$c]}" ] ||
+			awk -v a="$cpu" -v b="${best[$c]%% *}" 'BEGIN { exit !(a < b) }'; then
+			best[$c]="$cpu $wall $kb $(bottom_depth "$H/out")"
+		fi
+	done
+done
+read -r c1 w1 k1 d1 <<<"${best[deep-2500]}"
+read -r c4 w4 k4 d4 <<<"${best[deep-10000]}"
+ratio=$(awk -v a="$c1" -v b="$c4" 'BEGIN { printf "%.1f", (a > 0 ? b / a : 99) }')
+if [ "$d1" != 2501 ] || [ "$d4" != 10001 ]; then
+	t_fail deep-10000-linear "2,500: ${best[deep-2500]}; 10,000: ${best[deep-10000]}"
+elif awk -v r="$ratio" -v c="$c4" -v w="$w4" 'BEGIN { exit !(r > 8 || c > 20 || w > 60) }'; then
+	t_fail deep-10000-linear "CPU ${c1}s for 2,500 levels, ${c4}s (wall ${w4}s) for 10,000: ${ratio}x"
+else
+	t_pass deep-10000-linear
+fi
+echo "# deep: 2,500 levels ${c1}s CPU (${w1}s wall), 10,000 levels ${c4}s CPU (${w4}s wall): ${ratio}x" >&2
+if [ -n "$k4" ] && [ "$k4" -le 65536 ] && [ "$d4" = 10001 ]; then
+	t_pass rss-deep-10000-under-64MiB
+else
+	t_fail rss-deep-10000-under-64MiB "peak RSS ${k4:-?} KB, bottom at ${d4:-?}"
+fi
+echo "# deep-10000: peak RSS $k4 KB (2,500: $k1 KB)" >&2
+
+# rss CASE EXPR...: unpacks, its peak RSS under 64 MiB, the rootfs as EXPR
+# (a shell test run in DIR/img) says
+rss() {
+	local c=$1 d=$H/out
+	shift
+	measure "$c" "$d"
+	if [ "$rc" -ne 0 ]; then
+		t_fail "rss-$c" "rc $rc: $(head -c 300 "$T/out")"
+	elif [ "$kb" -gt 65536 ]; then
+		t_fail "rss-$c" "peak RSS $kb KB"
+	elif ! (cd "$d/img" && eval "$*") >"$T/chk" 2>&1; then
+		t_fail "rss-$c" "rootfs: $* $(head -c 200 "$T/chk")"
+	else
+		t_pass "rss-$c-under-64MiB"
+	fi
+	echo "# $c: peak RSS $kb KB, ${cpu}s CPU, ${wall}s wall" >&2
+}
+rss many '[ "$(find m?? -mindepth 1 -type d | wc -l)" = 10000 ] && [ "$(find . -type f | wc -l)" = 15000 ] && [ "$(find links -type f -links 2 | wc -l)" = 5000 ]'
+rss whiteouts '[ "$(ls -A w)" = kept ]'
+rss rm-big '[ -f big ] && [ "$(cat big)" = "now a file" ]'
+rss opq-big '[ "$(ls -A big)" = kept ]'
+
+# zstd: a decoder holds the window a frame asks for; over 16 MiB (zstd
+# --long=27: 128 MiB) is refused, naming why, 16 MiB unpacks
+if [ ! -f "$HC/zstd-window-16.args" ]; then
+	t_skip rss-zstd-window-16 "no zstd command (package zstd)"
+	t_skip zstd-window-128-refused "no zstd command (package zstd)"
+else
+	rss zstd-window-16 '[ "$(stat -c %s zeros)" = $((160 << 20)) ]'
+	measure zstd-window-128 "$H/out"
+	if [ "$rc" -ne 1 ] || ! grep -q '^error: layer [0-9a-f]\{12\}: zstd window over 16 MiB' "$T/out"; then
+		t_fail zstd-window-128-refused "rc $rc: $(head -c 300 "$T/out")"
+	elif [ "$kb" -gt 65536 ] || [ -n "$(ls -A "$H/out")" ]; then
+		t_fail zstd-window-128-refused "peak RSS $kb KB, left: $(ls -A "$H/out")"
+	else
+		t_pass zstd-window-128-refused
+	fi
+	echo "# zstd-window-128: $(cat "$T/out"); peak RSS $kb KB" >&2
+fi
+
+# one entry that removes 5,000 lower files, an opaque directory that
+# empties them: the layer asks whether to cancel as it goes, not once
+for c in rm-big opq-big; do
+	rm -rf "$H/out"
+	# shellcheck disable=SC2046
+	UNPACK_CHECKS=1 "$DRV" "$H/out" img "$MD1" $(cat "$HC/$c.args") \
+		>"$T/out" 2>"$T/err"
+	n=$(grep '^checks ' "$T/err" | tail -n 1 | cut -d' ' -f2)
+	if [ "${n:-0}" -ge 40 ]; then
+		t_pass "cancel-asked-inside-$c"
+	else
+		t_fail "cancel-asked-inside-$c" "asked ${n:-?} times: $(cat "$T/out" "$T/err")"
+	fi
+	echo "# $c: the layer that removes 5,000 files asked $n times" >&2
+done
+
+# start_bg ARGS DIR: the driver on the layers of case file ARGS in the
+# background (pid in bg), once its staging folder has something in it
+# and it ran half a second more
+start_bg() {
+	local i
+	rm -rf "$2"
+	mkdir -p "$2"
+	# shellcheck disable=SC2046
+	"$DRV" "$2" img "$MD1" $(cat "$1") >"$T/bg.out" 2>&1 &
+	bg=$!
+	t_track_pid "$bg"
+	for ((i = 0; i < 200; i++)); do
+		[ -n "$(ls -A "$2"/.img.staging-* 2>/dev/null)" ] && break
+		sleep 0.05
+	done
+	sleep 0.5
+}
+
+# sigterm NAME ARGS DIR [SECS]: SIGTERM during the unpack of ARGS: exit
+# 143 with nothing left, the layer cancelled within 0.3 s of the signal
+# (the driver says when), and when SECS is given the whole exit within
+# SECS (removing what the layer wrote costs what the file system makes it)
+sigterm() {
+	local s e left ms clean
+	start_bg "$2" "$3"
+	if ! t_alive "$bg"; then
+		wait "$bg"
+		t_fail "$1" "done before the signal (rc $?): make the layer bigger"
+		return
+	fi
+	s=$(date +%s.%N)
+	kill -TERM "$bg"
+	wait "$bg"
+	rc=$?
+	e=$(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+	left=$(ls -A "$3")
+	ms=$(sed -n 's/^cancelled \([0-9]*\) ms after the signal$/\1/p' "$T/bg.out")
+	clean=$(sed -n 's/^cleaned up \([0-9]*\) ms after the signal$/\1/p' "$T/bg.out")
+	if [ "$rc" -ne 143 ]; then
+		t_fail "$1" "rc $rc: $(cat "$T/bg.out")"
+	elif [ -n "$left" ]; then
+		t_fail "$1" "left behind: $left"
+	elif [ -z "$ms" ] || [ "$ms" -gt 300 ]; then
+		t_fail "$1" "cancelled ${ms:-?} ms after SIGTERM"
+	elif [ -n "${4:-}" ] && awk -v e="$e" -v l="$4" 'BEGIN { exit !(e > l) }'; then
+		t_fail "$1" "exited ${e}s after SIGTERM"
+	else
+		t_pass "$1-143-nothing-left${4:+-within-${4}s}"
+	fi
+	echo "# $1: cancelled $ms ms after SIGTERM, staging removed after $clean ms, exit after ${e}s (rc $rc)" >&2
+}
+sigterm sigterm-deep "$HC/deep-10000.args" "$H/term"
+
+# SIGKILL: the staging folder stays; the next unpack in the folder (of
+# another image) sweeps it, as its process is gone and its lock free
+start_bg "$HC/deep-10000.args" "$H/kill"
+kill -KILL "$bg" 2>/dev/null
+wait "$bg" 2>/dev/null
+left=$(cd "$H/kill" && ls -d .img.staging-* 2>/dev/null)
+if [ -z "$left" ]; then
+	t_fail sigkill-staging-swept "no staging folder after SIGKILL: $(ls -A "$H/kill")"
+elif ! run plain "$H/kill" other "$MD1"; then
+	t_fail sigkill-staging-swept "the next unpack: $(cat "$T/out")"
+elif [ "$(ls -A "$H/kill" | tr '\n' ' ')" != ".other.pulltop other " ]; then
+	t_fail sigkill-staging-swept "left: $(ls -A "$H/kill" | tr '\n' ' ')"
+else
+	t_pass sigkill-staging-swept-by-next-run
+fi
+rm -rf "$H"
+
+# ---------------------------------------------------------------- bomb
+
 "$PY" tests/mklayers.py --out "$T/layers" --sentinel "$S" --bomb 1024 bomb \
 	>"$T/mk.out" 2>&1
 if [ ! -f "$C/bomb.args" ]; then
@@ -518,6 +717,8 @@ else
 			echo "# gzip-bomb: 1 GiB from $((blob / 1024)) KiB, peak RSS $kb KB" >&2
 		fi
 	fi
+	rm -rf "$T/bomb"
+	sigterm sigterm-bomb "$C/bomb.args" "$T/bomb" 1.5
 	rm -rf "$T/bomb" "$(cut -d' ' -f1 "$C/bomb.args")"
 fi
 

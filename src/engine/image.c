@@ -471,6 +471,8 @@ unpack_run(struct image *im, char **cause)
 	struct jobq *q = im->q;
 	struct unpack *u = NULL;
 	struct extract x;
+	struct unpack_cb cb = { extract_progress, extract_check, extract_warn,
+	    &x };
 	enum blob_state prev;
 	char name[256], *path;
 	int i, r;
@@ -511,8 +513,7 @@ unpack_run(struct image *im, char **cause)
 		x.b = b;
 		path = store_blob_path(q->store, b->m->digest);
 		r = unpack_layer(u, path, b->m->media_type, im->diff_ids[i],
-		    b->m->size,
-		    extract_progress, extract_check, extract_warn, &x, cause);
+		    b->m->size, &cb, cause);
 		free(path);
 
 		pthread_mutex_lock(q->mu);

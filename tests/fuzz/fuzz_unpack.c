@@ -1,5 +1,5 @@
 /*
- * fuzz_unpack.c - libFuzzer target for unpack.c: image layers (tar, gzip
+ * fuzz_unpack.c - libFuzzer target for src/unpack/: image layers (tar, gzip
  * or zstd) as a registry sends them, applied to a rootfs. The question is
  * the one unpack.h promises: can any entry create, change or link anything
  * outside the rootfs? Next to DIR sits a sentinel folder whose file must
@@ -20,7 +20,7 @@
  * it again through a saved fd. Without the rights for that it refuses to
  * run.
  *
- * Sources: src/unpack/unpack.c src/util/digest.c src/util/util.c
+ * Sources: src/unpack/dirtree.c src/unpack/entry.c src/unpack/fixup.c src/unpack/layer.c src/unpack/remove.c src/unpack/stream.c src/unpack/unpack.c src/unpack/walk.c src/util/digest.c src/util/util.c
  * Check-runs: 5000
  * Packages: libarchive zlib libzstd libcrypto
  */
@@ -273,8 +273,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < nlayers; i++) {
 		if (put_blob(layer[i], len[i]) != 0)
 			die("/blob");
-		if (unpack_layer(u, "/blob", mt, NULL, len[i], NULL, NULL,
-		    NULL, NULL, &cause) != 0) {
+		if (unpack_layer(u, "/blob", mt, NULL, len[i], NULL,
+		    &cause) != 0) {
 			check_cause(cause);
 			free(cause);
 			cause = NULL;
