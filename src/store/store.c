@@ -45,20 +45,53 @@ fsync_dir(const char *dir)
 }
 
 /*
+ * Rename src to dst. When dst is a blob and a blob of that
+ * size is already there (another writer of the same digest got there
+ * first), it stays, src is removed and this is a success.
+ */
+static int
+rename_into(const char *src, const char *dst, int blob, uint64_t size)
+{
+	struct stat st;
+
+	if (!blob)
+		return rename(src, dst);
+	if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EINVAL || errno == ENOSYS)	/* no RENAME_NOREPLACE here */
+		return rename(src, dst);
+	if (errno != EEXIST)
+		return -1;
+	if (stat(dst, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size == size) {
+		unlink(src);
+		return 0;
+	}
+	return rename(src, dst);	/* a wrong file in its place: replace it */
+}
+
+/*
  * Write a whole file atomically: a temporary in tmpdir (on the same
  * filesystem), fsync, rename into dir, and with sync_dir an fsync of dir
  * (blobs skip it: see store_index_set). A blob's temporary lives in
  * ingest/, never in blobs/: after a crash, blobs/ holds whole blobs only.
+ *
+ * Every call writes its own temporary ".NAME.tmp.PID.SEQ": two threads
+ * that write the same blob at once (two tags of one image) never share
+ * one. A blob (keep != 0) is content-addressed: when one is already in
+ * place under its name, it is kept and the write is a success.
  */
 static int
 write_atomic(const char *tmpdir, const char *dir, const char *name,
-    const void *p, size_t n, int sync_dir, char **cause)
+    const void *p, size_t n, int sync_dir, int keep, char **cause)
 {
-	char *tmp = xasprintf("%s/.%s.tmp.%ld", tmpdir, name, (long)getpid());
+	static unsigned long seq;
+	char *tmp = xasprintf("%s/.%s.tmp.%ld.%lu", tmpdir, name, (long)getpid(),
+	    __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
 	char *dst = xasprintf("%s/%s", dir, name);
 	int fd, ret = -1;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		*cause = xasprintf("%s: %s", tmp, strerror(errno));
 		goto out;
@@ -70,7 +103,7 @@ write_atomic(const char *tmpdir, const char *dir, const char *name,
 		goto out;
 	}
 	close(fd);
-	if (rename(tmp, dst) != 0) {
+	if (rename_into(tmp, dst, keep, (uint64_t)n) != 0) {
 		*cause = xasprintf("%s: %s", dst, strerror(errno));
 		unlink(tmp);
 		goto out;
@@ -83,7 +116,6 @@ out:
 	free(dst);
 	return ret;
 }
-
 
 /*
  * A large blob's bytes are gathered into 1 MiB buffers. The worker writes
@@ -230,8 +262,8 @@ hasher_free(struct hasher *hz)
 }
 
 /*
- * Remove what write_atomic left in dir when its process died: ".NAME.tmp.PID"
- * whose PID is gone and which is over a minute old (a live write takes
+ * Remove what write_atomic left in dir when its process died:
+ * ".NAME.tmp.PID.SEQ" (earlier versions: ".NAME.tmp.PID") whose PID is gone and which is over a minute old (a live write takes
  * milliseconds; the age also spares a process in another PID namespace).
  * Earlier versions wrote small blobs' temporaries in blobs/sha256 itself.
  */
@@ -252,6 +284,8 @@ sweep_temps(const char *dir)
 		    (t = strstr(e->d_name, ".tmp.")) == NULL)
 			continue;
 		pid = strtol(t + 5, &end, 10);
+		if (*end == '.' && end[1] >= '0' && end[1] <= '9')
+			strtoul(end + 1, &end, 10);
 		if (pid <= 0 || *end != '\0' ||
 		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
 		    !S_ISREG(st.st_mode) || st.st_mtime > time(NULL) - 60 ||
@@ -325,9 +359,9 @@ store_open(const char *dir, struct store **out, char **cause)
 		p = NULL;
 	}
 	if ((!have_layout && write_atomic(dir, dir, "oci-layout", layout,
-	    sizeof layout - 1, 1, cause) != 0) ||
+	    sizeof layout - 1, 1, 0, cause) != 0) ||
 	    (!have_index && write_atomic(dir, dir, "index.json", empty,
-	    sizeof empty - 1, 1, cause) != 0))
+	    sizeof empty - 1, 1, 0, cause) != 0))
 		goto fail;
 	sweep_temps(dir);
 	for (i = 0; i < sizeof sub / sizeof sub[0]; i++) {
@@ -395,7 +429,7 @@ store_put_small(struct store *s, const char *digest, const void *p, size_t n,
 		return 0;
 	dir = xasprintf("%s/blobs/sha256", s->dir);
 	tmpdir = xasprintf("%s/ingest", s->dir);
-	r = write_atomic(tmpdir, dir, digest + 7, p, n, 0, cause);
+	r = write_atomic(tmpdir, dir, digest + 7, p, n, 0, 1, cause);
 	free(tmpdir);
 	free(dir);
 	return r;
@@ -594,7 +628,7 @@ store_ingest_commit(struct store *s, struct ingest *in, char **cause)
 		return -1;
 	}
 	dst = store_blob_path(s, in->digest);
-	if (rename(in->path, dst) != 0) {
+	if (rename_into(in->path, dst, 1, in->size) != 0) {
 		*cause = xasprintf("%s: %s", dst, strerror(errno));
 		free(dst);
 		return -1;
@@ -732,7 +766,7 @@ store_index_set(struct store *s, const char *refname, const char *media_type,
 	free(dir);
 	text = json_dumps(root, JSON_COMPACT);
 	r = write_atomic(s->dir, s->dir, "index.json", text, strlen(text), 1,
-	    cause);
+	    0, cause);
 	free(text);
 	json_decref(root);
 out:
