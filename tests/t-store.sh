@@ -70,3 +70,40 @@ for round in 1 2 3 4 5; do
 done
 [ -z "$bad" ] && t_pass "two processes pulling the same two tags, 5 rounds: both exit 0, store valid" ||
 	t_fail "two processes pulling the same two tags, 5 rounds: both exit 0, store valid" "$bad"
+
+# --- media types that do not fit their role (CVE-2021-41190 class): refused
+# with one line naming the image and the descriptor; nothing is stored
+python3 "$T_LIB_DIR/badregistry.py" --portfile "$T/bad.port" & t_track_pid $!
+wait_for_file "$T/bad.port" 10
+BAD=127.0.0.1:$(cat "$T/bad.port")
+ere() { printf '%s' "$1" | sed 's/[.+]/\\&/g'; }
+OCI_I=$(ere application/vnd.oci.image.index.v1+json)
+OCI_M=$(ere application/vnd.oci.image.manifest.v1+json)
+OCI_C=$(ere application/vnd.oci.image.config.v1+json)
+GZ=$(ere application/vnd.oci.image.layer.v1.tar+gzip)
+H='sha256:[0-9a-f]{64}'
+mtcase() {	# name, expected cause (an ERE), what it is
+	local S=$T/mt-$1 out rc n
+	out=$($P --store "$S" --retries 1 -q "$BAD/mt/$1" 2>&1); rc=$?
+	n=$(ls "$S/blobs/sha256" 2>/dev/null | wc -l)
+	if [ $rc -eq 1 ] && [ "$(echo "$out" | wc -l)" -eq 1 ] && [ "$n" -eq 0 ] &&
+	    echo "$out" | grep -qE -- "^pulltop: $BAD/mt/$1:latest: $2\$"; then
+		t_pass "media type: $3 is refused, one line, nothing stored"
+	else
+		t_fail "media type: $3 is refused, one line, nothing stored" "rc=$rc blobs=$n $out"
+	fi
+}
+mtcase config-index "config $H: media type '$OCI_I' is not an image config" "an index as the config"
+mtcase config-manifest "config $H: media type '$OCI_M' is not an image config" "a manifest as the config"
+mtcase config-layer "config $H: media type '$GZ' is not an image config" "a layer as the config"
+mtcase config-none "config $H has no mediaType" "a config without mediaType"
+mtcase layer-index "layer 0 $H: media type '$OCI_I' is not a layer" "an index as a layer"
+mtcase layer-manifest "layer 0 $H: media type '$OCI_M' is not a layer" "a manifest as a layer"
+mtcase layer-config "layer 0 $H: media type '$OCI_C' is not a layer" "a config as a layer"
+mtcase entry-config "index entry 0 $H: media type '$OCI_C' is not a manifest or an index" "a config as an index entry"
+mtcase entry-layer "index entry 0 $H: media type '$GZ' is not a manifest or an index" "a layer as an index entry"
+mtcase ctype-index "document says mediaType '$OCI_M' but was served as $OCI_I" "a manifest served as an index"
+mtcase ctype-manifest "document says mediaType '$OCI_I' but was served as $OCI_M" "an index served as a manifest"
+out=$($P --store "$T/mt-good" -q "$BAD/mt/good" 2>&1); rc=$?
+[ $rc -eq 0 ] && store_ok "$T/mt-good" && t_pass "media type: the same blobs with fitting types pull" ||
+	t_fail "media type: the same blobs with fitting types pull" "rc=$rc $out"
