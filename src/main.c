@@ -6,6 +6,7 @@
 #include "engine.h"
 #include "oci.h"
 #include "config.h"
+#include "store.h"
 #include "view.h"
 #include "util.h"
 #include "theme.h"
@@ -21,6 +22,7 @@
 
 static const char usage_text[] =
 "Usage: pulltop [OPTION]... IMAGE...\n"
+"  or:  pulltop [-s DIR] --list | --rm REF... | --prune [-n] [--prune-age D]\n"
 "Pull container images from OCI/Docker registries into an OCI image layout,\n"
 "showing every layer live.\n"
 "\n"
@@ -48,6 +50,19 @@ static const char usage_text[] =
 "      --exit-when-done         leave the dashboard when every image is done\n"
 "      --theme NAME|FILE        dashboard colours (default $PULLTOP_THEME,\n"
 "                               else default); see pulltop-theme(5)\n"
+"\n"
+"Store commands (instead of a pull; --progress json or quiet apply):\n"
+"      --list                   list each reference in the store: digest,\n"
+"                               platform, size on disk, when it was pulled\n"
+"      --rm REF...              remove these references from the store\n"
+"                               (their blobs stay until --prune)\n"
+"      --prune                  delete blobs no reference reaches, and\n"
+"                               partial downloads older than --prune-age;\n"
+"                               never what a running pulltop holds\n"
+"  -n, --dry-run                with --prune: say what would go, delete\n"
+"                               nothing\n"
+"      --prune-age DURATION     e.g. 30m, 24h, 7d (default 24h; 0: all)\n"
+"\n"
 "  -h, --help                   show this help and exit\n"
 "  -V, --version                show the version and exit\n"
 "\n"
@@ -67,6 +82,10 @@ enum {
 	OPT_EXIT_WHEN_DONE,
 	OPT_UNPACK,
 	OPT_THEME,
+	OPT_LIST,
+	OPT_RM,
+	OPT_PRUNE,
+	OPT_PRUNE_AGE,
 };
 
 static const struct option long_opts[] = {
@@ -85,6 +104,11 @@ static const struct option long_opts[] = {
 	{ "exit-when-done", no_argument, NULL, OPT_EXIT_WHEN_DONE },
 	{ "unpack", required_argument, NULL, OPT_UNPACK },
 	{ "theme", required_argument, NULL, OPT_THEME },
+	{ "list", no_argument, NULL, OPT_LIST },
+	{ "rm", no_argument, NULL, OPT_RM },
+	{ "prune", no_argument, NULL, OPT_PRUNE },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "prune-age", required_argument, NULL, OPT_PRUNE_AGE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -145,6 +169,17 @@ parse_seconds(const char *opt, const char *s, double lo, double hi)
 	return v;
 }
 
+static void
+store_action(struct store_cmd *sc, enum store_action a)
+{
+	static const char *const name[] = { "", "--list", "--rm", "--prune" };
+
+	if (sc->action != 0 && sc->action != a)
+		usage_error("%s and %s: one store command at a time",
+		    name[sc->action], name[a]);
+	sc->action = a;
+}
+
 /* $PULLTOP_STORE, else $XDG_DATA_HOME/pulltop/store, else ~/.local/... */
 static char *
 default_store(void)
@@ -162,17 +197,44 @@ default_store(void)
 	return xasprintf("%s/.local/share/pulltop/store", home);
 }
 
+/* --list, --rm REF..., --prune: the store's commands, instead of a pull. */
+static int
+store_command(const struct options *o, struct store_cmd *sc, int nargs,
+    char **args)
+{
+	char *store = NULL;
+	int status;
+
+	if (sc->dry_run && sc->action != STORE_PRUNE)
+		usage_error("-n: only with --prune");
+	if (sc->action == STORE_RM && nargs == 0)
+		usage_error("--rm: no reference given");
+	if (sc->action != STORE_RM && nargs > 0)
+		usage_error("%s takes no reference ('%s')", sc->action ==
+		    STORE_LIST ? "--list" : "--prune", args[0]);
+	sc->refs = args;
+	sc->nrefs = nargs;
+	sc->format = o->progress == PROGRESS_JSON ? STORE_JSON :
+	    o->progress == PROGRESS_QUIET ? STORE_QUIET : STORE_PLAIN;
+	sc->dir = o->store != NULL ? o->store : (store = default_store());
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	status = store_cmd_run(sc);
+	free(store);
+	return status;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct options o;
+	struct store_cmd sc = { .age = STORE_PRUNE_AGE };
 	struct jobq *q;
 	char *store = NULL, *creds = NULL, *cause = NULL, why[128];
 	int c, i, e, status;
 	struct stat st;
 
 	options_defaults(&o);
-	while ((c = getopt_long(argc, argv, "s:j:qhV", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:j:qhVn", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (*optarg == '\0')
@@ -264,6 +326,23 @@ main(int argc, char **argv)
 		case OPT_THEME:
 			o.theme = optarg;
 			break;
+		case OPT_LIST:
+			store_action(&sc, STORE_LIST);
+			break;
+		case OPT_RM:
+			store_action(&sc, STORE_RM);
+			break;
+		case OPT_PRUNE:
+			store_action(&sc, STORE_PRUNE);
+			break;
+		case 'n':
+			sc.dry_run = 1;
+			break;
+		case OPT_PRUNE_AGE:
+			if (store_parse_age(optarg, &sc.age) != 0)
+				usage_error("--prune-age: '%s' is not a duration "
+				    "like 30m, 24h, 7d or 0", optarg);
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -290,6 +369,8 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (sc.action != 0 || sc.dry_run)
+		return store_command(&o, &sc, argc - optind, argv + optind);
 	if (optind == argc)
 		usage_error("no image given");
 	for (i = optind; i < argc; i++) {
