@@ -236,6 +236,13 @@ resolve(struct image *im, struct regconn *k, char **cause)
 		given = q->opt->platform != NULL;
 	}
 
+	/* will it fit? if not, say so now and fetch nothing for it */
+	if (store_space_check(q->store, &chosen, body.len, q->opt->unpack,
+	    cause) != 0) {
+		manifest_free(&chosen);
+		goto out_buf;
+	}
+
 	/*
 	 * Queue the layers first and fetch the config while they download,
 	 * as docker does: on a distant registry the config's round trips
