@@ -279,9 +279,17 @@ fetch_blob(struct jobq *q, struct regconn *k, struct blob *b)
 			    "stalled: no data for %.0fs", o->stall_timeout);
 		}
 		if (res.err == REG_LOCAL) {
-			char msg[300];
-			snprintf(msg, sizeof msg, "writing %s: %s", in.digest[0] ?
-			    "partial" : "blob", res.cause);
+			char msg[400], *hint = NULL;
+			if (res.local_errno == ENOSPC) {
+				/* say what pulltop --prune would free */
+				pthread_mutex_unlock(&q->mu);
+				hint = store_prune_hint(q->store);
+				pthread_mutex_lock(&q->mu);
+			}
+			snprintf(msg, sizeof msg, "writing %s: %s%s%s%s",
+			    in.digest[0] ? "partial" : "blob", res.cause,
+			    hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
+			free(hint);
 			finish(q, b, BLOB_FAILED, msg);
 			jq_event_locked(q, 2, "%s: %s", sid, b->error);
 			pthread_mutex_unlock(&q->mu);
