@@ -20,9 +20,11 @@
 static void
 json_print(json_t *o)
 {
-	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) :
+	    NULL;
 
-	puts(text);
+	if (text != NULL)
+		puts(text);
 	free(text);
 	json_decref(o);
 }
@@ -75,7 +77,7 @@ fmt_time(char *out, size_t n, double t, int utc)
 static void
 list_json(const struct store_cmd *c, const struct store_list *l)
 {
-	char when[32];
+	char when[32], dir[1024];
 	int i, j;
 
 	for (i = 0; i < l->n; i++) {
@@ -101,7 +103,8 @@ list_json(const struct store_cmd *c, const struct store_list *l)
 		json_object_set_new(o, "blobs", blobs);
 		json_print(o);
 	}
-	json_print(json_pack("{s:s,s:i,s:I}", "store", c->dir, "references",
+	sanitize(dir, sizeof dir, c->dir);	/* JSON strings are UTF-8 */
+	json_print(json_pack("{s:s,s:i,s:I}", "store", dir, "references",
 	    l->n, "size", (json_int_t)l->total));
 }
 
