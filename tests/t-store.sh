@@ -345,6 +345,7 @@ space_tests() {
 	t0=$(date +%s.%N)
 	out=$($P --store "$S" -q "$REG/store/huge:v1" 2>&1); rc=$?
 	t1=$(date +%s.%N)
+	echo "# too big: $out" >&2
 	[ $rc -eq 1 ] && [ "$(echo "$out" | wc -l)" -eq 1 ] &&
 	    echo "$out" | grep -qE "^pulltop: $REG/store/huge:v1: needs 4[5-9]\.[0-9] MB, [0-9.]+ MB free on $S \(pulltop --prune frees [0-9.]+ MB of unused blobs and old partials\)$" &&
 	    [ "$(find "$S" -printf '%P %s\n' | sort)" = "$before" ] &&
@@ -355,10 +356,11 @@ space_tests() {
 	[ $rc -eq 0 ] && store_ok "$S" && t_pass "space: then a small pull succeeds" ||
 		t_fail "space: then a small pull succeeds" "rc=$rc $out"
 	# two processes: each fits alone, not both
-	$P --store "$S" -q --limit-rate 8M --retries 1 "$REG/store/half-a:v1" >"$T/ha.out" 2>&1 & pa=$!
-	$P --store "$S" -q --limit-rate 8M --retries 1 "$REG/store/half-b:v1" >"$T/hb.out" 2>&1 & pb=$!
+	$P --store "$S" -q --limit-rate 3M --retries 1 "$REG/store/half-a:v1" >"$T/ha.out" 2>&1 & pa=$!
+	$P --store "$S" -q --limit-rate 3M --retries 1 "$REG/store/half-b:v1" >"$T/hb.out" 2>&1 & pb=$!
 	wait $pa; ra=$?; wait $pb; rb=$?
 	out=$(cat "$T/ha.out" "$T/hb.out")
+	echo "# ENOSPC: $out" >&2
 	ok=0
 	echo "$out" | grep -qE ": No space left on device \(pulltop --prune( --prune-age 0)? frees [0-9.]+ [kM]B" && ok=1
 	[ $((ra + rb)) -ge 1 ] && [ $ok = 1 ] && store_ok "$S" &&
