@@ -313,10 +313,13 @@ store_prune_hint(struct store *s)
 	if (freed == 0)
 		return xasprintf("pulltop --prune --prune-age 0 frees %s of "
 		    "recent partials", b);
-	return xasprintf("pulltop --prune frees %s of %s%s%s", a,
+	return xasprintf("pulltop --prune frees %s of %s%s%s%s%s%s", a,
 	    p.blob_bytes ? "unused blobs" : "",
 	    p.blob_bytes && p.partial_bytes ? " and " : "",
-	    p.partial_bytes ? "old partials" : "");
+	    p.partial_bytes ? "old partials" : "",
+	    p.young_bytes ? "; --prune-age 0 also " : "",
+	    p.young_bytes ? b : "",
+	    p.young_bytes ? " of recent partials" : "");
 }
 
 void
