@@ -9,6 +9,7 @@
 #include "engine.h"
 #include "model.h"
 #include "oci.h"
+#include "store.h"
 #include "theme.h"
 #include "ui.h"
 #include "util.h"
@@ -26,6 +27,7 @@
 static const char usage_text[] =
 "Usage: pulltop [OPTION]... IMAGE...\n"
 "  or:  pulltop --watch containerd [OPTION]...\n"
+"  or:  pulltop [-s DIR] --list | --rm REF... | --prune [-n] [--prune-age D]\n"
 "Pull container images from OCI/Docker registries into an OCI image layout,\n"
 "showing every layer live; or watch what containerd is pulling.\n"
 "\n"
@@ -67,6 +69,19 @@ static const char usage_text[] =
 "                               machine, read only (no IMAGE; needs root)\n"
 "      --containerd-root DIR    containerd's root, as in its config.toml\n"
 "                               (default /var/lib/containerd)\n"
+"\n"
+"Store commands (instead of a pull; --progress json or quiet apply):\n"
+"      --list                   list each reference in the store: digest,\n"
+"                               platform, size on disk, when it was pulled\n"
+"      --rm REF...              remove these references from the store\n"
+"                               (their blobs stay until --prune)\n"
+"      --prune                  delete blobs no reference reaches, and\n"
+"                               partial downloads older than --prune-age;\n"
+"                               never what a running pulltop holds\n"
+"  -n, --dry-run                with --prune: say what would go, delete\n"
+"                               nothing\n"
+"      --prune-age DURATION     e.g. 30m, 24h, 7d (default 24h; 0: all)\n"
+"\n"
 "  -h, --help                   show this help and exit\n"
 "  -V, --version                show the version and exit\n"
 "\n"
@@ -93,6 +108,10 @@ enum {
 	OPT_CONTAINERD_ROOT,
 	OPT_MIRROR,
 	OPT_HOSTS_DIR,
+	OPT_LIST,
+	OPT_RM,
+	OPT_PRUNE,
+	OPT_PRUNE_AGE,
 };
 
 static const struct option long_opts[] = {
@@ -118,6 +137,11 @@ static const struct option long_opts[] = {
 	{ "containerd-root", required_argument, NULL, OPT_CONTAINERD_ROOT },
 	{ "mirror", required_argument, NULL, OPT_MIRROR },
 	{ "hosts-dir", required_argument, NULL, OPT_HOSTS_DIR },
+	{ "list", no_argument, NULL, OPT_LIST },
+	{ "rm", no_argument, NULL, OPT_RM },
+	{ "prune", no_argument, NULL, OPT_PRUNE },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "prune-age", required_argument, NULL, OPT_PRUNE_AGE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -168,6 +192,17 @@ parse_seconds(const char *opt, const char *s, double lo, double hi)
 		usage_error("%s: '%s' is not a number of seconds from %g to %g",
 		    opt, s, lo, hi);
 	return v;
+}
+
+static void
+store_action(struct store_cmd *sc, enum store_action a)
+{
+	static const char *const name[] = { "", "--list", "--rm", "--prune" };
+
+	if (sc->action != 0 && sc->action != a)
+		usage_error("%s and %s: one store command at a time",
+		    name[sc->action], name[a]);
+	sc->action = a;
 }
 
 /* $PULLTOP_STORE, else $XDG_DATA_HOME/pulltop/store, else ~/.local/... */
@@ -267,6 +302,7 @@ struct owned {
 	int nfiles;
 	const char *watch;		/* --watch SOURCE, or NULL */
 	const char *containerd_root;
+	struct store_cmd sc;		/* --list, --rm, --prune */
 };
 
 static void
@@ -434,6 +470,20 @@ parse_one(struct options *o, struct owned *w, int c, char *arg)
 	case OPT_HOSTS_DIR:
 		parse_mirror_opt(o, c, arg);
 		break;
+	case OPT_LIST:
+	case OPT_RM:
+	case OPT_PRUNE:
+		store_action(&w->sc, c == OPT_LIST ? STORE_LIST : c == OPT_RM ?
+		    STORE_RM : STORE_PRUNE);
+		break;
+	case 'n':
+		w->sc.dry_run = 1;
+		break;
+	case OPT_PRUNE_AGE:
+		if (store_parse_age(arg, &w->sc.age) != 0)
+			usage_error("--prune-age: '%s' is not a duration like "
+			    "30m, 24h, 7d or 0", arg);
+		break;
 	default:
 		return -1;
 	}
@@ -526,7 +576,7 @@ parse_args(int argc, char **argv, struct options *o, struct owned *w,
 {
 	int c, i;
 
-	while ((c = getopt_long(argc, argv, "s:f:j:qhV", long_opts,
+	while ((c = getopt_long(argc, argv, "s:f:j:qhVn", long_opts,
 	    NULL)) != -1) {
 		if (c == 'h') {
 			fputs(usage_text, stdout);
@@ -543,6 +593,8 @@ parse_args(int argc, char **argv, struct options *o, struct owned *w,
 		}
 	}
 	check_theme(o);
+	if (w->sc.action != 0 || w->sc.dry_run)
+		return;		/* a store command: its arguments are its own */
 	/* the engine keeps what it pulls: nothing of ours to put it in */
 	if (o->via != NULL && (o->store != NULL || o->unpack != NULL ||
 	    o->load != NULL))
@@ -563,6 +615,32 @@ parse_args(int argc, char **argv, struct options *o, struct owned *w,
 	if (refs->n == 0 && w->watch == NULL)
 		usage_error(w->nfiles > 0 ? "no image given (the files name "
 		    "none)" : "no image given");
+}
+
+/* --list, --rm REF..., --prune: the store's commands, instead of a pull. */
+static int
+store_command(const struct options *o, struct store_cmd *sc, int nargs,
+    char **args)
+{
+	char *store = NULL;
+	int status;
+
+	if (sc->dry_run && sc->action != STORE_PRUNE)
+		usage_error("-n: only with --prune");
+	if (sc->action == STORE_RM && nargs == 0)
+		usage_error("--rm: no reference given");
+	if (sc->action != STORE_RM && nargs > 0)
+		usage_error("%s takes no reference ('%s')", sc->action ==
+		    STORE_LIST ? "--list" : "--prune", args[0]);
+	sc->refs = args;
+	sc->nrefs = nargs;
+	sc->format = o->progress == PROGRESS_JSON ? STORE_JSON :
+	    o->progress == PROGRESS_QUIET ? STORE_QUIET : STORE_PLAIN;
+	sc->dir = o->store != NULL ? o->store : (store = default_store());
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	status = store_cmd_run(sc);
+	free(store);
+	return status;
 }
 
 /*
@@ -595,7 +673,10 @@ main(int argc, char **argv)
 	options_defaults(&o);
 	memset(&w, 0, sizeof w);
 	memset(&refs, 0, sizeof refs);
+	w.sc.age = STORE_PRUNE_AGE;
 	parse_args(argc, argv, &o, &w, &refs);
+	if (w.sc.action != 0 || w.sc.dry_run)
+		return store_command(&o, &w.sc, argc - optind, argv + optind);
 	if (w.watch == NULL && (blocked = check_mirrors(&o, &refs)) > 0 &&
 	    refs.n == 0) {
 		refs_free(&refs);

@@ -8,6 +8,7 @@ Serves /v2/ (200) and, per repository name, one kind of bad answer:
   bad/wrongblob    a valid manifest whose layer blob has the wrong bytes
   bad/schema1      a Docker schema 1 manifest
   bad/baddigest    a layer digest that is not sha256:<64 hex>
+  mt/...           media types that do not fit their role (MT_DOCS below)
   notregistry/...  (use --not-registry: /v2/ answers 404 with HTML)
 Usage: badregistry.py [--not-registry] --portfile F
 """
@@ -45,6 +46,69 @@ DOCS = {
         "digest": "sha256:../../../etc/passwd", "size": 10}])),
 }
 
+# --- media-type confusion (CVE-2021-41190 class): every document below is
+# otherwise valid and every blob it names is served with the right bytes, so
+# only the media type check can refuse it. mt/NAME serves MT_DOCS[NAME];
+# manifests and blobs named by digest come from MT_BLOBS.
+MT_CONFIG_OCI = "application/vnd.oci.image.config.v1+json"
+MT_LAYER_GZ = "application/vnd.oci.image.layer.v1.tar+gzip"
+MT_BLOBS = {}
+
+def mt_blob(data):
+    MT_BLOBS[sha(data)] = data
+    return {"digest": sha(data), "size": len(data)}
+
+def mt_manifest(config_mt, layer_mt, config=CONFIG):
+    layer = dict(mt_blob(b"a layer of the mt/ cases " * 8), mediaType=layer_mt)
+    cfg = mt_blob(config)
+    if config_mt:
+        cfg["mediaType"] = config_mt
+    return json.dumps({"schemaVersion": 2, "mediaType": OCI_M, "config": cfg,
+                       "layers": [layer]}).encode()
+
+def mt_index(entry_mt, target):
+    entry = dict(mt_blob(target), mediaType=entry_mt,
+                 platform={"os": "linux", "architecture": "amd64"})
+    return json.dumps({"schemaVersion": 2, "mediaType": OCI_I,
+                       "manifests": [entry]}).encode()
+
+MT_GOOD = mt_manifest(MT_CONFIG_OCI, MT_LAYER_GZ)
+MT_DOCS = {
+    # the issue's case: an index (a real one) named as the config
+    "config-index": (OCI_M, mt_manifest(OCI_I, MT_LAYER_GZ, config=mt_index(
+        OCI_M, MT_GOOD))),
+    "config-manifest": (OCI_M, mt_manifest(OCI_M, MT_LAYER_GZ, config=MT_GOOD)),
+    "config-layer": (OCI_M, mt_manifest(MT_LAYER_GZ, MT_LAYER_GZ)),
+    "config-none": (OCI_M, mt_manifest(None, MT_LAYER_GZ)),
+    "layer-index": (OCI_M, mt_manifest(MT_CONFIG_OCI, OCI_I)),
+    "layer-manifest": (OCI_M, mt_manifest(MT_CONFIG_OCI, OCI_M)),
+    "layer-config": (OCI_M, mt_manifest(MT_CONFIG_OCI, MT_CONFIG_OCI)),
+    "entry-config": (OCI_I, mt_index(MT_CONFIG_OCI, MT_GOOD)),
+    "entry-layer": (OCI_I, mt_index(MT_LAYER_GZ, MT_GOOD)),
+    # a manifest served as an index, and the reverse
+    "ctype-index": (OCI_I, MT_GOOD),
+    "ctype-manifest": (OCI_M, mt_index(OCI_M, MT_GOOD)),
+    # the control: the same blobs with the right media types pull fine
+    "good": (OCI_M, MT_GOOD),
+}
+
+def mt_serve(h, p):
+    """Answer GET /v2/mt/... from MT_DOCS and MT_BLOBS; False if not ours."""
+    if not p.startswith("/v2/mt/"):
+        return False
+    name, _, ref = p[len("/v2/mt/"):].partition("/")
+    kind, _, ref = ref.partition("/")
+    if kind == "manifests" and name in MT_DOCS and not ref.startswith("sha256:"):
+        ct, body = MT_DOCS[name]
+    elif ref in MT_BLOBS:
+        body = MT_BLOBS[ref]
+        ct = (json.loads(body).get("mediaType", OCI_M) if kind == "manifests"
+              else "application/octet-stream")
+    else:
+        return False
+    h.send(200, body, ct)
+    return True
+
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     not_registry = False
@@ -66,6 +130,8 @@ class H(http.server.BaseHTTPRequestHandler):
             if self.not_registry:
                 return self.send(404, b"<html>nothing here</html>", "text/html")
             return self.send(200, b"{}")
+        if mt_serve(self, p):
+            return
         if "/manifests/" in p:
             name = p[len("/v2/"):p.index("/manifests/")]
             if name in DOCS:

@@ -260,17 +260,20 @@ n=$(python3 -c "import json;print(len(json.load(open('$S/index.json'))['manifest
 	t_pass "two pulltop processes on one store: both complete, store valid" ||
 	t_fail "two pulltop processes on one store: both complete, store valid" "rc=$r1/$r2 entries=$n"
 
-# --- disk full: clear error, nothing half-written in blobs/, index.json valid
+# --- disk too small: clear error before anything is fetched, index.json
+# valid (ENOSPC in the middle of a download: t-store.sh)
 if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=6m tmpfs "$T/small" 2>/dev/null; then
 	t_cleanup_push umount -l "$T/small"
 	S=$T/small/store
 	$P --store "$S" -q "$REG/test/multi:v1" >/dev/null 2>&1	# fits: index.json gets an entry
 	out=$($P --store "$S" -q --retry-delay 0.2 "$REG/$IMG" 2>&1); rc=$?
-	echo "# ENOSPC: $out" >&2
-	[ $rc -eq 1 ] && echo "$out" | grep -q "No space left on device" && [ "$(echo "$out" | wc -l)" -eq 1 ] &&
-		t_pass "disk full: exit 1, one line saying No space left on device" || t_fail "disk full: exit 1, one line saying No space left on device" "rc=$rc $out"
-	store_ok "$S" && grep -q "test/multi:v1" "$S/index.json" && t_pass "disk full: blobs/ re-hash, index.json valid and kept" ||
-		t_fail "disk full: blobs/ re-hash, index.json valid and kept" "$(store_rehash "$S")"
+	echo "# too small: $out" >&2
+	[ $rc -eq 1 ] && echo "$out" | grep -q "needs 12\.[0-9] MB, [0-9.]* MB free on $S (pulltop --prune" &&
+	    [ "$(echo "$out" | wc -l)" -eq 1 ] && [ -z "$(ls "$S/ingest" | grep partial)" ] &&
+		t_pass "disk too small: exit 1 at once, one line saying what it needs and what is free" ||
+		t_fail "disk too small: exit 1 at once, one line saying what it needs and what is free" "rc=$rc $out"
+	store_ok "$S" && grep -q "test/multi:v1" "$S/index.json" && t_pass "disk too small: blobs/ re-hash, index.json valid and kept" ||
+		t_fail "disk too small: blobs/ re-hash, index.json valid and kept" "$(store_rehash "$S")"
 	umount "$T/small"
 else
 	t_fail "disk full test" "needs root to mount a small tmpfs"

@@ -256,7 +256,18 @@ fetch_failed(struct jobq *q, struct blob *b, const struct fetch *f,
 	}
 	if (res->err == REG_LOCAL || res->err != REG_RETRY ||
 	    b->m->attempts >= o->retries) {
-		if (res->err == REG_LOCAL)
+		if (res->err == REG_LOCAL && res->local_errno == ENOSPC) {
+			/* say what pulltop --prune would free */
+			char *hint;
+
+			pthread_mutex_unlock(q->mu);
+			hint = store_prune_hint(q->store);
+			pthread_mutex_lock(q->mu);
+			msg = xasprintf("writing %s: %s%s%s%s", partial ?
+			    "partial" : "blob", res->cause, hint ? " (" : "",
+			    hint ? hint : "", hint ? ")" : "");
+			free(hint);
+		} else if (res->err == REG_LOCAL)
 			msg = xasprintf("writing %s: %s", partial ? "partial" :
 			    "blob", res->cause);
 		else if (res->err == REG_RETRY && o->retries > 1)

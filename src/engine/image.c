@@ -288,6 +288,11 @@ resolve(struct image *im, struct regconn *k, char **cause)
 	    sizeof platform, &given, cause) != 0)
 		goto out;
 
+	/* will it fit? if not, say so now and fetch nothing for it */
+	if (store_space_check(q->store, &m, body.len, q->opt->unpack,
+	    cause) != 0)
+		goto out;
+
 	/*
 	 * Queue the layers first and fetch the config while they download,
 	 * as docker does: on a distant registry the config's round trips

@@ -28,6 +28,98 @@ is_manifest_type(const char *t)
 	    strcmp(t, MT_DOCKER_MANIFEST) == 0;
 }
 
+int
+mt_is_manifest(const char *t)
+{
+	return t != NULL && is_manifest_type(t);
+}
+
+int
+mt_is_index(const char *t)
+{
+	return t != NULL && is_index_type(t);
+}
+
+static int
+is_config_type(const char *t)
+{
+	return strcmp(t, MT_OCI_CONFIG) == 0 || strcmp(t, MT_DOCKER_CONFIG) == 0;
+}
+
+/* OCI layers (plain, gzip, zstd; distributable or not) and Docker's. */
+static int
+is_layer_type(const char *t)
+{
+	static const char *const types[] = {
+		"application/vnd.oci.image.layer.v1.tar",
+		"application/vnd.oci.image.layer.v1.tar+gzip",
+		"application/vnd.oci.image.layer.v1.tar+zstd",
+		"application/vnd.oci.image.layer.nondistributable.v1.tar",
+		"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+		"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+		"application/vnd.docker.image.rootfs.diff.tar",
+		"application/vnd.docker.image.rootfs.diff.tar.gzip",
+		"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof types / sizeof types[0]; i++)
+		if (strcmp(t, types[i]) == 0)
+			return 1;
+	return 0;
+}
+
+enum role { ROLE_CONFIG, ROLE_LAYER, ROLE_ENTRY };
+
+/*
+ * A descriptor's mediaType says what the blob is; one that does not fit
+ * the place it is in (an index given as a config, a manifest given as a
+ * layer) is refused, never followed (CVE-2021-41190).
+ */
+static int
+check_role(const struct descriptor *d, enum role role, const char *what,
+    char **cause)
+{
+	static const char *const want[] = {
+		"an image config", "a layer", "a manifest or an index",
+	};
+	char sane[128];
+	int ok;
+
+	if (d->media_type[0] == '\0') {
+		*cause = xasprintf("%s %s has no mediaType", what, d->digest);
+		return -1;
+	}
+	ok = role == ROLE_CONFIG ? is_config_type(d->media_type) :
+	    role == ROLE_LAYER ? is_layer_type(d->media_type) :
+	    is_manifest_type(d->media_type) || is_index_type(d->media_type);
+	if (ok)
+		return 0;
+	sanitize(sane, sizeof sane, d->media_type);
+	*cause = xasprintf("%s %s: media type '%s' is not %s", what, d->digest,
+	    sane, want[role]);
+	return -1;
+}
+
+/*
+ * The registry's Content-Type and the document's mediaType must not
+ * disagree on what it is: a manifest served as an index, or the reverse,
+ * is the ambiguity CVE-2021-41190 is about.
+ */
+static int
+check_ctype(const char *type, const char *ctype, char **cause)
+{
+	char sane[96];
+
+	if (ctype == NULL || !(is_index_type(ctype) || is_manifest_type(ctype)) ||
+	    is_index_type(ctype) == is_index_type(type))
+		return 0;
+	sanitize(sane, sizeof sane, type);
+	*cause = xasprintf("document says mediaType '%s' but was served as %s",
+	    sane, ctype);
+	return -1;
+}
+
 static int
 copy_str(json_t *o, const char *key, char *dst, size_t n, int required,
     const char *what, char **cause)
@@ -155,6 +247,8 @@ manifest_parse(const char *data, size_t len, const char *ctype,
 		*cause = xasprintf("unsupported manifest media type '%s'", sane);
 		goto fail;
 	}
+	if (check_ctype(type, ctype, cause) != 0)
+		goto fail;
 	snprintf(m->media_type, sizeof m->media_type, "%s", type);
 	m->is_index = is_index_type(type);
 	if (m->is_index && (layers != NULL || config != NULL)) {
@@ -176,11 +270,14 @@ manifest_parse(const char *data, size_t len, const char *ctype,
 		for (i = 0; i < json_array_size(manifests); i++) {
 			snprintf(what, sizeof what, "index entry %zu", i);
 			if (parse_descriptor(json_array_get(manifests, i),
-			    &m->manifests[i], what, cause) != 0)
+			    &m->manifests[i], what, cause) != 0 ||
+			    check_role(&m->manifests[i], ROLE_ENTRY, what,
+			    cause) != 0)
 				goto fail;
 		}
 	} else {
-		if (parse_descriptor(config, &m->config, "config", cause) != 0)
+		if (parse_descriptor(config, &m->config, "config", cause) != 0 ||
+		    check_role(&m->config, ROLE_CONFIG, "config", cause) != 0)
 			goto fail;
 		if (!json_is_array(layers) ||
 		    json_array_size(layers) > MANIFEST_MAX_LAYERS) {
@@ -192,7 +289,9 @@ manifest_parse(const char *data, size_t len, const char *ctype,
 		for (i = 0; i < json_array_size(layers); i++) {
 			snprintf(what, sizeof what, "layer %zu", i);
 			if (parse_descriptor(json_array_get(layers, i),
-			    &m->layers[i], what, cause) != 0)
+			    &m->layers[i], what, cause) != 0 ||
+			    check_role(&m->layers[i], ROLE_LAYER, what,
+			    cause) != 0)
 				goto fail;
 		}
 	}

@@ -46,6 +46,8 @@ const char *ref_reference(const struct ref *r);
 #define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
 
 #define MANIFEST_MAX_LAYERS 1024
 #define MANIFEST_MAX_ENTRIES 1024
@@ -70,7 +72,10 @@ struct manifest {
 /*
  * Parse a manifest or index. ctype is the Content-Type the registry sent
  * (may be NULL or ""). The document's own mediaType, when present, must
- * agree with its shape. On error returns -1 with *cause.
+ * agree with its shape and with a manifest or index ctype. Every
+ * descriptor's mediaType must fit its role (CVE-2021-41190): the config an
+ * image config type, each layer a layer type, each index entry a manifest
+ * or index type. On error returns -1 with *cause.
  */
 int manifest_parse(const char *data, size_t len, const char *ctype,
     struct manifest *m, char **cause);
@@ -104,6 +109,10 @@ int config_platform(const char *data, size_t len, char *out, size_t n,
  */
 int config_diff_ids(const char *data, size_t len, char (*ids)[72], int max,
     char **cause);
+
+/* 1 if t is an OCI or Docker manifest (index: index or list) type. */
+int mt_is_manifest(const char *t);
+int mt_is_index(const char *t);
 
 /* Validate "os/arch[/variant]"; 0 or -1. */
 int platform_valid(const char *p);

@@ -5,6 +5,7 @@
  * write-to-temporary, fsync and rename.
  */
 #include "store.h"
+#include "store_int.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -21,19 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define INDEX_MAX (16u << 20)
 #define HZ_MIN (2u << 20)	/* blobs this large get a hash thread */
 #define HZ_BUF (1u << 20)	/* bytes per write() and per hash step */
 #define HZ_NBUF 4
 #define SYNC_EVERY (8u << 20)	/* start writeback this often */
-#define REFNAME "org.opencontainers.image.ref.name"
-#define SOURCE "dev.pulltop.source.digest"
 
-struct store {
-	char *dir;
-};
-
-static void
+void
 fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -45,33 +39,69 @@ fsync_dir(const char *dir)
 }
 
 /*
+ * Rename src to dst. When dst is a blob and a blob of that
+ * size is already there (another writer of the same digest got there
+ * first), it stays, src is removed and this is a success.
+ */
+static int
+rename_into(const char *src, const char *dst, int blob, uint64_t size)
+{
+	struct stat st;
+
+	if (!blob)
+		return rename(src, dst);
+	if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EINVAL || errno == ENOSYS)	/* no RENAME_NOREPLACE here */
+		return rename(src, dst);
+	if (errno != EEXIST)
+		return -1;
+	if (stat(dst, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size == size) {
+		unlink(src);
+		return 0;
+	}
+	return rename(src, dst);	/* a wrong file in its place: replace it */
+}
+
+/*
  * Write a whole file atomically: a temporary in tmpdir (on the same
  * filesystem), fsync, rename into dir, and with sync_dir an fsync of dir
  * (blobs skip it: see store_index_set). A blob's temporary lives in
  * ingest/, never in blobs/: after a crash, blobs/ holds whole blobs only.
+ *
+ * Every call writes its own temporary ".NAME.tmp.PID.SEQ": two threads
+ * that write the same blob at once (two tags of one image) never share
+ * one. A blob (keep != 0) is content-addressed: when one is already in
+ * place under its name, it is kept and the write is a success.
  */
-static int
+int
 write_atomic(const char *tmpdir, const char *dir, const char *name,
-    const void *p, size_t n, int sync_dir, char **cause)
+    const void *p, size_t n, int sync_dir, int keep, char **cause)
 {
-	char *tmp = xasprintf("%s/.%s.tmp.%ld", tmpdir, name, (long)getpid());
+	static unsigned long seq;
+	char *tmp = xasprintf("%s/.%s.tmp.%ld.%lu", tmpdir, name, (long)getpid(),
+	    __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
 	char *dst = xasprintf("%s/%s", dir, name);
-	int fd, ret = -1;
+	int fd, ret = -1, e = 0;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		*cause = xasprintf("%s: %s", tmp, strerror(errno));
+		e = errno;
+		*cause = xasprintf("%s: %s", tmp, strerror(e));
 		goto out;
 	}
 	if (write_all(fd, p, n) != 0 || fsync(fd) != 0) {
-		*cause = xasprintf("%s: %s", dst, strerror(errno));
+		e = errno;
+		*cause = xasprintf("%s: %s", dst, strerror(e));
 		close(fd);
 		unlink(tmp);
 		goto out;
 	}
 	close(fd);
-	if (rename(tmp, dst) != 0) {
-		*cause = xasprintf("%s: %s", dst, strerror(errno));
+	if (rename_into(tmp, dst, keep, (uint64_t)n) != 0) {
+		e = errno;
+		*cause = xasprintf("%s: %s", dst, strerror(e));
 		unlink(tmp);
 		goto out;
 	}
@@ -81,9 +111,9 @@ write_atomic(const char *tmpdir, const char *dir, const char *name,
 out:
 	free(tmp);
 	free(dst);
+	errno = e;	/* the caller may name ENOSPC's remedy */
 	return ret;
 }
-
 
 /*
  * A large blob's bytes are gathered into 1 MiB buffers. The worker writes
@@ -230,8 +260,8 @@ hasher_free(struct hasher *hz)
 }
 
 /*
- * Remove what write_atomic left in dir when its process died: ".NAME.tmp.PID"
- * whose PID is gone and which is over a minute old (a live write takes
+ * Remove what write_atomic left in dir when its process died:
+ * ".NAME.tmp.PID.SEQ" (earlier versions: ".NAME.tmp.PID") whose PID is gone and which is over a minute old (a live write takes
  * milliseconds; the age also spares a process in another PID namespace).
  * Earlier versions wrote small blobs' temporaries in blobs/sha256 itself.
  */
@@ -252,6 +282,8 @@ sweep_temps(const char *dir)
 		    (t = strstr(e->d_name, ".tmp.")) == NULL)
 			continue;
 		pid = strtol(t + 5, &end, 10);
+		if (*end == '.' && end[1] >= '0' && end[1] <= '9')
+			strtoul(end + 1, &end, 10);
 		if (pid <= 0 || *end != '\0' ||
 		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
 		    !S_ISREG(st.st_mode) || st.st_mtime > time(NULL) - 60 ||
@@ -261,8 +293,6 @@ sweep_temps(const char *dir)
 	}
 	closedir(d);
 }
-
-static json_t *index_load(struct store *s, char **cause);
 
 /* Does the oci-layout file at path say imageLayoutVersion 1.0.0? */
 static int
@@ -293,6 +323,8 @@ store_open(const char *dir, struct store **out, char **cause)
 	*out = NULL;
 	s = xcalloc(1, sizeof *s);
 	s->dir = xstrdup(dir);
+	s->lease_fd = -1;
+	pthread_mutex_init(&s->mu, NULL);
 	/* what is there is checked before anything is made or written */
 	p = xasprintf("%s/oci-layout", dir);
 	have_layout = stat(p, &st) == 0;
@@ -325,9 +357,9 @@ store_open(const char *dir, struct store **out, char **cause)
 		p = NULL;
 	}
 	if ((!have_layout && write_atomic(dir, dir, "oci-layout", layout,
-	    sizeof layout - 1, 1, cause) != 0) ||
+	    sizeof layout - 1, 1, 0, cause) != 0) ||
 	    (!have_index && write_atomic(dir, dir, "index.json", empty,
-	    sizeof empty - 1, 1, cause) != 0))
+	    sizeof empty - 1, 1, 0, cause) != 0))
 		goto fail;
 	sweep_temps(dir);
 	for (i = 0; i < sizeof sub / sizeof sub[0]; i++) {
@@ -348,6 +380,9 @@ store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	lease_close(s);
+	json_decref(s->reserved);
+	pthread_mutex_destroy(&s->mu);
 	free(s->dir);
 	free(s);
 }
@@ -367,7 +402,7 @@ store_blob_path(const struct store *s, const char *digest)
 }
 
 int
-store_has_blob(const struct store *s, const char *digest, uint64_t size)
+blob_there(const struct store *s, const char *digest, uint64_t size)
 {
 	char *p = store_blob_path(s, digest);
 	struct stat st;
@@ -378,12 +413,28 @@ store_has_blob(const struct store *s, const char *digest, uint64_t size)
 	return r;
 }
 
+/*
+ * A blob this process counts on is noted in its lease under the shared
+ * store lock first (lease.c): from then on no prune deletes it. When the
+ * note cannot be written, the blob is not there for us.
+ */
+int
+store_has_blob(struct store *s, const char *digest, uint64_t size)
+{
+	int fd = store_lock(s, LOCK_SH), r = 0;
+
+	if (fd >= 0 && lease_note(s, digest) == 0)
+		r = blob_there(s, digest, size);
+	store_unlock(fd);
+	return r;
+}
+
 int
 store_put_small(struct store *s, const char *digest, const void *p, size_t n,
     char **cause)
 {
 	char got[72], *dir, *tmpdir;
-	int r;
+	int r, fd, e;
 
 	sha256_buf(p, n, got);
 	if (strcmp(got, digest) != 0) {
@@ -391,13 +442,25 @@ store_put_small(struct store *s, const char *digest, const void *p, size_t n,
 		    digest, got);
 		return -1;
 	}
-	if (store_has_blob(s, digest, n))
+	if ((fd = store_lock(s, LOCK_SH)) < 0 || lease_note(s, digest) != 0) {
+		*cause = xasprintf("%s/ingest: cannot hold blob %s: %s", s->dir,
+		    digest, strerror(errno));
+		store_unlock(fd);
+		return -1;
+	}
+	if (blob_there(s, digest, n)) {
+		store_unlock(fd);
 		return 0;
+	}
 	dir = xasprintf("%s/blobs/sha256", s->dir);
 	tmpdir = xasprintf("%s/ingest", s->dir);
-	r = write_atomic(tmpdir, dir, digest + 7, p, n, 0, cause);
+	r = write_atomic(tmpdir, dir, digest + 7, p, n, 0, 1, cause);
+	e = errno;
+	store_unlock(fd);
 	free(tmpdir);
 	free(dir);
+	if (r != 0)
+		store_enospc_hint(s, e, cause);
 	return r;
 }
 
@@ -570,6 +633,7 @@ int
 store_ingest_commit(struct store *s, struct ingest *in, char **cause)
 {
 	char got[72], *dst;
+	int fd;
 
 	if (in->hz != NULL && hasher_drain(in) != 0) {
 		*cause = xasprintf("%s", strerror(errno));
@@ -590,15 +654,26 @@ store_ingest_commit(struct store *s, struct ingest *in, char **cause)
 		return -1;
 	}
 	if (fsync(in->fd) != 0) {
-		*cause = xasprintf("fsync: %s", strerror(errno));
+		fd = errno;
+		*cause = xasprintf("fsync: %s", strerror(fd));
+		store_enospc_hint(s, fd, cause);
+		return -1;
+	}
+	if ((fd = store_lock(s, LOCK_SH)) < 0 ||
+	    lease_note(s, in->digest) != 0) {
+		*cause = xasprintf("%s/ingest: cannot hold blob %s: %s", s->dir,
+		    in->digest, strerror(errno));
+		store_unlock(fd);
 		return -1;
 	}
 	dst = store_blob_path(s, in->digest);
-	if (rename(in->path, dst) != 0) {
+	if (rename_into(in->path, dst, 1, in->size) != 0) {
 		*cause = xasprintf("%s: %s", dst, strerror(errno));
+		store_unlock(fd);
 		free(dst);
 		return -1;
 	}
+	store_unlock(fd);
 	free(dst);
 	/* the rename is made durable by store_index_set, before any
 	 * index.json entry can point at the blob */
@@ -622,148 +697,4 @@ store_ingest_close(struct ingest *in)
 	free(in->path);
 	memset(in, 0, sizeof *in);
 	in->fd = -1;
-}
-
-static json_t *
-index_load(struct store *s, char **cause)
-{
-	struct buf b;
-	char *p = xasprintf("%s/index.json", s->dir);
-	char chunk[65536];
-	json_error_t je;
-	json_t *root = NULL;
-	ssize_t n;
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-
-	buf_init(&b, INDEX_MAX);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			root = json_pack("{s:i,s:[]}", "schemaVersion", 2,
-			    "manifests");
-		else
-			*cause = xasprintf("%s: %s", p, strerror(errno));
-		free(p);
-		return root;
-	}
-	while ((n = read(fd, chunk, sizeof chunk)) > 0)
-		if (buf_append(&b, chunk, (size_t)n) != 0)
-			break;
-	close(fd);
-	if (n != 0)
-		*cause = xasprintf("%s: unreadable or too large", p);
-	else if ((root = json_loadb(b.data ? b.data : "", b.len, 0, &je)) == NULL ||
-	    !json_is_object(root) ||
-	    !json_is_array(json_object_get(root, "manifests"))) {
-		*cause = xasprintf("%s: not a valid OCI index", p);
-		json_decref(root);
-		root = NULL;
-	}
-	buf_free(&b);
-	free(p);
-	return root;
-}
-
-static int
-index_lock(struct store *s)
-{
-	char *p = xasprintf("%s/ingest/index.lock", s->dir);
-	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-
-	free(p);
-	if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static const char *
-entry_refname(json_t *e)
-{
-	return json_string_value(json_object_get(json_object_get(e,
-	    "annotations"), REFNAME));
-}
-
-int
-store_index_set(struct store *s, const char *refname, const char *media_type,
-    const char *digest, uint64_t size, const char *platform,
-    const char *source, char **cause)
-{
-	json_t *root, *list, *e, *plat;
-	char *text, *dir, os[32] = "", arch[32] = "", variant[32] = "";
-	size_t i;
-	int fd, r = -1;
-
-	fd = index_lock(s);
-	if (fd < 0) {
-		*cause = xasprintf("%s/ingest/index.lock: %s", s->dir,
-		    strerror(errno));
-		return -1;
-	}
-	root = index_load(s, cause);
-	if (root == NULL)
-		goto out;
-	list = json_object_get(root, "manifests");
-	for (i = 0; i < json_array_size(list); ) {
-		const char *n = entry_refname(json_array_get(list, i));
-		if (n != NULL && strcmp(n, refname) == 0)
-			json_array_remove(list, i);
-		else
-			i++;
-	}
-	e = json_pack("{s:s,s:s,s:I,s:{s:s}}", "mediaType", media_type,
-	    "digest", digest, "size", (json_int_t)size, "annotations",
-	    REFNAME, refname);
-	if (source != NULL && strcmp(source, digest) != 0)
-		json_object_set_new(json_object_get(e, "annotations"), SOURCE,
-		    json_string(source));
-	if (platform != NULL &&
-	    sscanf(platform, "%31[^/]/%31[^/]/%31s", os, arch, variant) >= 2) {
-		plat = json_pack("{s:s,s:s}", "architecture", arch, "os", os);
-		if (variant[0] != '\0')
-			json_object_set_new(plat, "variant", json_string(variant));
-		json_object_set_new(e, "platform", plat);
-	}
-	json_array_append_new(list, e);
-	/* blob renames since the last index update become durable here,
-	 * before index.json names them */
-	dir = xasprintf("%s/blobs/sha256", s->dir);
-	fsync_dir(dir);
-	free(dir);
-	text = json_dumps(root, JSON_COMPACT);
-	r = write_atomic(s->dir, s->dir, "index.json", text, strlen(text), 1,
-	    cause);
-	free(text);
-	json_decref(root);
-out:
-	close(fd);
-	return r;
-}
-
-int
-store_index_get(struct store *s, const char *refname, char *digest)
-{
-	char *cause = NULL;
-	json_t *root = index_load(s, &cause), *list, *e;
-	size_t i;
-	int r = -1;
-
-	free(cause);
-	if (root == NULL)
-		return -1;
-	list = json_object_get(root, "manifests");
-	json_array_foreach(list, i, e) {
-		const char *n = entry_refname(e);
-		const char *d = json_string_value(json_object_get(json_object_get(e,
-		    "annotations"), SOURCE));
-		if (d == NULL)
-			d = json_string_value(json_object_get(e, "digest"));
-		if (n != NULL && d != NULL && strcmp(n, refname) == 0 &&
-		    digest_valid(d)) {
-			memcpy(digest, d, 72);
-			r = 0;
-		}
-	}
-	json_decref(root);
-	return r;
 }

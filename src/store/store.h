@@ -4,6 +4,8 @@
  *   STORE/oci-layout, STORE/index.json, STORE/blobs/sha256/<hex>
  *   STORE/ingest/<hex>.partial   downloads in progress (kept across runs)
  *   STORE/ingest/index.lock      serializes index.json updates
+ *   STORE/ingest/store.lock      pulls share it, prune's sweep owns it
+ *   STORE/ingest/lease-XXXXXX    what a running pulltop holds, not yet indexed
  *
  * A blob reaches blobs/ only by rename after its size and digest checked
  * out and its bytes were fsynced, so blobs/ never holds a wrong byte.
@@ -38,8 +40,12 @@ const char *store_dir(const struct store *s);
 
 /* The path of a committed blob (malloc'd). */
 char *store_blob_path(const struct store *s, const char *digest);
-/* 1 if the blob is in blobs/ with this size. */
-int store_has_blob(const struct store *s, const char *digest, uint64_t size);
+/*
+ * 1 if the blob is in blobs/ with this size. From this call (and from
+ * store_put_small and store_ingest_commit) on, the blob is this process's
+ * until it ends: store_prune never deletes it.
+ */
+int store_has_blob(struct store *s, const char *digest, uint64_t size);
 
 /* Hash p, check it is digest, write it atomically into blobs/. */
 int store_put_small(struct store *s, const char *digest, const void *p,
@@ -74,10 +80,113 @@ void store_ingest_close(struct ingest *in);
 int store_index_set(struct store *s, const char *refname,
     const char *media_type, const char *digest, uint64_t size,
     const char *platform, const char *source, char **cause) WUR;
+/* Drop refname's entry from index.json: 0, 1 when it has none, -1. */
+int store_index_remove(struct store *s, const char *refname,
+    char **cause) WUR;
 /*
  * The registry digest index.json records for refname (the source
  * annotation, else the manifest digest); 0 found, -1 not.
  */
 int store_index_get(struct store *s, const char *refname, char *digest);
+
+/* ---- space ---- */
+
+/* Free bytes (for an unprivileged user) on the store's filesystem. 0/-1. */
+int store_free_bytes(const struct store *s, uint64_t *bytes) WUR;
+
+/*
+ * Before an image's layers are queued: will what is still to fetch for
+ * manifest m (and with unpack_dir, about what it unpacks to) fit, along
+ * with what the images of this run that passed before still have to
+ * fetch? 0 when it will (its blobs are then counted for the images after
+ * it); -1 with *cause "needs 281 MB, 38 MB free on DIR (pulltop --prune
+ * frees ...)" when not. When free space cannot be read, 0.
+ */
+struct manifest;
+int store_space_check(struct store *s, const struct manifest *m,
+    size_t manifest_len, const char *unpack_dir, char **cause) WUR;
+
+/* ---- references, and what nothing references ---- */
+
+struct store_blob_use {
+	char digest[72];
+	uint64_t size;		/* on disk; 0 when missing */
+	int shared;		/* another reference uses it too */
+	int missing;		/* not in blobs/ */
+};
+
+struct store_entry {
+	char *ref;		/* the ref.name annotation, sanitized */
+	char digest[72];
+	char media_type[128];
+	char platform[96];	/* "os/arch[/variant]", "" unknown */
+	double pulled;		/* seconds since the epoch, 0 unknown */
+	uint64_t size;		/* bytes of its blobs on disk */
+	uint64_t shared;	/* of which in blobs other references use */
+	int missing;		/* blobs it names that are not there */
+	int nblobs;
+	struct store_blob_use *blobs;	/* manifest first */
+};
+
+struct store_list {
+	struct store_entry *entries;
+	int n;
+	uint64_t total;		/* every listed blob once */
+};
+
+/* Every reference in index.json, in its order. 0, or -1 with *cause. */
+int store_list(struct store *s, struct store_list *out, char **cause) WUR;
+void store_list_free(struct store_list *l);
+
+#define STORE_PRUNE_AGE (24 * 3600.0)	/* --prune-age default, seconds */
+
+struct store_prune {
+	double age;		/* partials older than this, seconds; 0: all */
+	int dry_run;		/* count, delete nothing */
+	/* each deleted (or, dry, deletable) item: what is "blob"/"partial" */
+	void (*each)(void *ctx, const char *what, const char *digest,
+	    uint64_t size);
+	void *ctx;
+	/* results */
+	uint64_t blobs, blob_bytes;	/* unreachable blobs */
+	uint64_t partials, partial_bytes;	/* partials older than age */
+	uint64_t held_partials;		/* a running pulltop's: kept */
+	uint64_t young_partials, young_bytes;	/* younger than age: kept */
+};
+
+/*
+ * Delete every blob that neither index.json (through its manifests and
+ * indexes) nor a running pulltop reaches, and every partial older than
+ * p->age that no pulltop is downloading. Takes the store lock exclusive.
+ * 0, or -1 with *cause (a manifest index.json names cannot be read:
+ * nothing is deleted then).
+ */
+int store_prune(struct store *s, struct store_prune *p, char **cause) WUR;
+
+/*
+ * What pruning would free now, as a phrase for an error line: "pulltop
+ * --prune frees 212 MB of old partials" (malloc'd).
+ */
+char *store_prune_hint(struct store *s);
+
+/* ---- the store commands: pulltop --list, --rm, --prune ---- */
+
+enum store_action { STORE_LIST = 1, STORE_RM, STORE_PRUNE };
+enum store_format { STORE_PLAIN, STORE_JSON, STORE_QUIET };
+
+struct store_cmd {
+	enum store_action action;
+	enum store_format format;
+	const char *dir;
+	char *const *refs;	/* --rm */
+	int nrefs;
+	double age;		/* --prune-age, seconds */
+	int dry_run;		/* -n */
+};
+
+/* Run one; returns the exit status (0, or 1 with a line on stderr). */
+int store_cmd_run(const struct store_cmd *c);
+/* "24h", "90m", "30s", "7d", "0" (a bare number is seconds); 0 or -1. */
+int store_parse_age(const char *s, double *secs);
 
 #endif

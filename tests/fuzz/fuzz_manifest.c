@@ -4,6 +4,7 @@
  * byte chooses the Content-Type (one of the four media types, "", or none);
  * the rest is the body, handed over unterminated as curl's buffer would be.
  * On success: every digest validates, every size is positive and sane,
+ * every descriptor's media type fits its role (config, layer, entry),
  * counts stay within their caps, strings are terminated within their arrays,
  * and picking a platform from an index gives an entry of that platform or a
  * cause. Every cause is one line without control characters.
@@ -63,6 +64,32 @@ check_descriptor(const struct descriptor *d)
 		fail("descriptor digest does not validate", d->digest);
 	if (d->size == 0 || d->size > SIZE_SANE)
 		fail("descriptor size zero or absurd", d->digest);
+}
+
+/* On success every descriptor's media type fits its role. */
+static void
+check_roles(const struct manifest *m)
+{
+	int i;
+
+	if (m->is_index) {
+		for (i = 0; i < m->nmanifests; i++)
+			if (!mt_is_manifest(m->manifests[i].media_type) &&
+			    !mt_is_index(m->manifests[i].media_type))
+				fail("index entry is not a manifest or index",
+				    m->manifests[i].media_type);
+		return;
+	}
+	if (strcmp(m->config.media_type, MT_OCI_CONFIG) != 0 &&
+	    strcmp(m->config.media_type, MT_DOCKER_CONFIG) != 0)
+		fail("config is not an image config", m->config.media_type);
+	for (i = 0; i < m->nlayers; i++) {
+		const char *t = m->layers[i].media_type;
+		if (*t == '\0' || mt_is_manifest(t) || mt_is_index(t) ||
+		    strcmp(t, MT_OCI_CONFIG) == 0 ||
+		    strcmp(t, MT_DOCKER_CONFIG) == 0)
+			fail("layer media type does not fit", t);
+	}
 }
 
 static int
@@ -129,6 +156,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (!TERMINATED(m.media_type) || !is_one_of(m.media_type, m.is_index))
 		fail("media type does not agree with the shape", m.media_type);
+	check_roles(&m);
 	if (m.is_index) {
 		if (m.nmanifests < 1 || m.nmanifests > MANIFEST_MAX_ENTRIES ||
 		    m.manifests == NULL || m.nlayers != 0)
