@@ -1,0 +1,137 @@
+/*
+ * reg_int.h - what the files of the registry client share, and nobody
+ * outside src/registry/ sees:
+ *
+ *   client.c    the client, what it knows of each host, a thread's connection
+ *   tls.c       each host's trust: the system bundle, --cacert, certs.d
+ *   xfer.c      one HTTP exchange on curl: options, callbacks, the poll loop
+ *   cause.c     the one-line cause of whatever went wrong
+ *   token.c     credentials and bearer tokens: fetched, cached, refused
+ *   registry.c  the /v2/ ping and the API GETs, with auth rounds and redirects
+ *
+ * Locks: regclient.mu guards the host list and, in each host, its tokens,
+ * its TLS settings; host.auth_mu its challenge and
+ * credentials (and makes token fetches one at a time); regclient.ping_mu
+ * each host's scheme and `pinged` (one ping at a time). A regconn is its
+ * thread's own.
+ */
+#ifndef PULLTOP_REG_INT_H
+#define PULLTOP_REG_INT_H
+
+#include <curl/curl.h>
+#include <pthread.h>
+
+#include "registry.h"
+#include "auth.h"
+#include "creds.h"
+
+#define ERRBODY_MAX	(64u << 10)	/* kept of an error answer's body */
+#define TOKEN_MAX	(64u << 10)	/* a token server's answer */
+#define CA_MAX		(16u << 20)	/* one host's extra CA certificates */
+#define MAX_HOPS	5		/* redirects followed for one GET */
+#define MAX_TOKENS	64		/* cached per host, oldest dropped */
+
+struct token {
+	char scope[512];
+	char *value;		/* "Authorization: Bearer xyz" (or Basic) */
+	double expires;
+};
+
+struct host {
+	char name[256];		/* host[:port] */
+	char scheme[8];		/* "http" or "https" */
+	int insecure;		/* --insecure-registry: no TLS verification */
+	int pinged;
+	/* TLS settings, made on first use under regclient.mu */
+	int tls_ready;
+	char *ca_blob;		/* PEM: system + --cacert + certs.d, or NULL */
+	size_t ca_len;
+	char *client_cert, *client_key;
+	char *tls_error;	/* certs.d is unusable: every request fails */
+	/* auth, under auth_mu: one token fetch at a time per host */
+	pthread_mutex_t auth_mu;
+	struct challenge ch;	/* ch.scheme[0] == '\0' until one is seen */
+	int creds_state;	/* 0 not looked up, 1 none, 2 have, -1 error */
+	struct creds creds;
+	char *creds_error;
+	/* under regclient.mu */
+	struct token tokens[MAX_TOKENS];
+	int ntokens;
+	struct host *next;
+};
+
+struct regclient {
+	const struct options *opt;
+	CURLSH *share;
+	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+	pthread_mutex_t mu;	/* hosts, tokens and TLS settings */
+	pthread_mutex_t ping_mu;
+	char *system_ca;	/* curl's default CA bundle file, or NULL */
+	struct host *hosts;
+};
+
+struct regconn {
+	struct regclient *c;
+	CURL *easy;
+	CURLM *multi;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* What one HTTP exchange collects. */
+struct xfer {
+	CURL *easy;
+	long status;		/* known once headers are in */
+	char ctype[128];
+	char challenge[1024];
+	char content_range[128];
+	char retry_after[32];
+	/* body routing */
+	struct buf *body;	/* manifest or token: capped buffer */
+	struct buf errbody;	/* non-2xx answers */
+	reg_write_fn write;
+	void *ctx;
+	uint64_t offset;	/* Range asked for */
+	uint64_t skip;		/* bytes of a 200 still to drop */
+	int decided;		/* body routing chosen */
+	int range_broken;
+	int write_failed;
+	int local_errno;
+};
+
+/* client.c */
+struct host *host_get(struct regclient *c, const char *name);
+int host_is_loopback(const char *name);
+void host_learn(struct host *h, const struct challenge *ch);
+
+/* tls.c */
+const char *tls_certs_root(void);
+int tls_certs_dir_exists(const char *name);
+void tls_prepare(struct regclient *c, struct host *h);
+
+/* xfer.c */
+void xfer_init(struct xfer *x, CURL *e);
+struct host *xfer_setup(struct regconn *k, const char *url,
+    struct curl_slist *hdrs, struct xfer *x, uint64_t limit_rate,
+    struct reg_result *res);
+CURLcode xfer_perform(struct regconn *k, reg_check_fn check, void *ctx);
+int xfer_same_origin(const char *a, const char *b);
+int xfer_url_hostport(const char *url, char *out, size_t n);
+
+/* cause.c */
+void cause_set(struct reg_result *res, enum reg_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void cause_http(struct reg_result *res, long status, struct buf *body);
+int cause_curl(struct regconn *k, struct reg_result *res, CURLcode rc,
+    const char *what, const char *host, const struct xfer *x);
+
+/* token.c */
+void token_wipe(struct token *t);
+void token_drop(struct regclient *c, struct host *h, const char *scope,
+    const char *value);
+int token_prepare(struct regconn *k, struct host *h, const char *scope,
+    char **auth, int *fresh, reg_check_fn check, void *ctx,
+    struct reg_result *res);
+void token_refused(struct host *h, const char *repo, const char *sent,
+    struct reg_result *res, struct buf *errbody);
+
+#endif
