@@ -155,13 +155,11 @@ connect_why(const struct regconn *k, char *buf, size_t n)
 	return buf;
 }
 
-/* what: "HOST" or "token server HOST"; host: whose certs.d to name. */
-int
-cause_curl(struct regconn *k, struct reg_result *res, CURLcode rc,
-    const char *what, const char *host, const struct xfer *x)
+/* TLS: a certificate refused on either side. */
+static int
+cause_tls(struct regconn *k, struct reg_result *res, CURLcode rc,
+    const char *what, const char *host)
 {
-	char proxy[300], why[128];
-
 	if (rc == CURLE_PEER_FAILED_VERIFICATION)
 		cause_set(res, REG_FATAL, "TLS certificate of %s could not be "
 		    "verified (%s): trust its CA with --cacert FILE or "
@@ -174,10 +172,22 @@ cause_curl(struct regconn *k, struct reg_result *res, CURLcode rc,
 		cause_set(res, REG_FATAL, "%s refused the TLS client "
 		    "certificate (%s): put one in %s/%s/client.cert and "
 		    "client.key", what, curl_detail(k, rc), tls_certs_root(), host);
-	else if (rc == CURLE_COULDNT_CONNECT && connect_to_proxy(k, proxy,
+	else
+		return 0;
+	return 1;
+}
+
+/* No connection: refused, unresolvable, through a proxy or not. */
+static int
+cause_connect(struct regconn *k, struct reg_result *res, CURLcode rc,
+    const char *what, const char *host)
+{
+	char proxy[300], why[128];
+
+	if (rc == CURLE_COULDNT_CONNECT && connect_to_proxy(k, proxy,
 	    sizeof proxy))
-		cause_set(res, REG_RETRY, "cannot connect to proxy %s (for %s): "
-		    "%s", proxy, what, connect_why(k, why, sizeof why));
+		cause_set(res, REG_RETRY, "cannot connect to proxy %s (for %s): %s",
+		    proxy, what, connect_why(k, why, sizeof why));
 	else if (rc == CURLE_COULDNT_CONNECT)
 		cause_set(res, REG_RETRY, "cannot connect to %s: %s", what,
 		    connect_why(k, why, sizeof why));
@@ -186,17 +196,48 @@ cause_curl(struct regconn *k, struct reg_result *res, CURLcode rc,
 		    what, curl_detail(k, rc));
 	else if (rc == CURLE_COULDNT_RESOLVE_HOST)
 		cause_set(res, REG_RETRY, "cannot resolve host %s", host);
-	else if (rc == CURLE_WRITE_ERROR && x->range_broken)
+	else
+		return 0;
+	return 1;
+}
+
+/*
+ * What stopped the transfer from this side: a cap, a Range answer that
+ * would not splice, the caller's write callback.
+ */
+static int
+cause_stopped(struct reg_result *res, CURLcode rc, const struct xfer *x)
+{
+	if (rc != CURLE_WRITE_ERROR)
+		return 0;
+	else if (x->range_broken)
 		cause_set(res, REG_RETRY, "server answered a Range request "
 		    "with Content-Range '%s'", x->content_range);
-	else if (rc == CURLE_WRITE_ERROR && x->write_failed) {
+	else if (x->write_failed) {
 		cause_set(res, REG_LOCAL, "%s", strerror(x->local_errno));
 		res->local_errno = x->local_errno;
-	} else if (rc == CURLE_WRITE_ERROR && x->body != NULL &&
-	    x->body->overflow)
+	} else if (x->body != NULL && x->body->overflow)
 		cause_set(res, REG_FATAL, "answer too large (over %zu bytes)",
 		    x->body->max);
 	else
+		return 0;
+	return 1;
+}
+
+/*
+ * The cause of a failed transfer. x->what names the server ("token server
+ * HOST"; the host by default); x->host is whose certs.d to name.
+ */
+int
+cause_curl(struct regconn *k, struct reg_result *res, CURLcode rc,
+    const struct xfer *x)
+{
+	const char *host = x->host != NULL ? x->host->name : "?";
+	const char *what = x->what != NULL ? x->what : host;
+
+	if (!cause_stopped(res, rc, x) &&
+	    !cause_tls(k, res, rc, what, host) &&
+	    !cause_connect(k, res, rc, what, host))
 		cause_set(res, curl_err_kind(rc), "%s: %s", what,
 		    curl_detail(k, rc));
 	res->range_broken = x->range_broken;

@@ -9,11 +9,11 @@
  *   token.c     credentials and bearer tokens: fetched, cached, refused
  *   registry.c  the /v2/ ping and the API GETs, with auth rounds and redirects
  *
- * Locks: regclient.mu guards the host list and, in each host, its tokens,
- * its TLS settings; host.auth_mu its challenge and
- * credentials (and makes token fetches one at a time); regclient.ping_mu
- * each host's scheme and `pinged` (one ping at a time). A regconn is its
- * thread's own.
+ * Locks: regclient.mu guards the host list and, in each host, its tokens
+ * and its TLS settings; host.auth_mu its challenge and credentials, and
+ * makes token fetches one at a time; regclient.ping_mu each host's scheme
+ * and `pinged`, and makes pings one at a time. A regconn is its thread's
+ * own.
  */
 #ifndef PULLTOP_REG_INT_H
 #define PULLTOP_REG_INT_H
@@ -75,11 +75,16 @@ struct regconn {
 	CURL *easy;
 	CURLM *multi;
 	char errbuf[CURL_ERROR_SIZE];
+	/* the call in progress: polled at least every 100 ms */
+	reg_check_fn check;
+	void *ctx;
 };
 
 /* What one HTTP exchange collects. */
 struct xfer {
 	CURL *easy;
+	struct host *host;	/* the one asked: the registry or another */
+	const char *what;	/* who, in causes ("token server HOST"); or host */
 	long status;		/* known once headers are in */
 	char ctype[128];
 	char challenge[1024];
@@ -91,6 +96,7 @@ struct xfer {
 	reg_write_fn write;
 	void *ctx;
 	uint64_t offset;	/* Range asked for */
+	uint64_t limit_rate;	/* --limit-rate: read in small pieces */
 	uint64_t skip;		/* bytes of a 200 still to drop */
 	int decided;		/* body routing chosen */
 	int range_broken;
@@ -111,9 +117,8 @@ void tls_prepare(struct regclient *c, struct host *h);
 /* xfer.c */
 void xfer_init(struct xfer *x, CURL *e);
 struct host *xfer_setup(struct regconn *k, const char *url,
-    struct curl_slist *hdrs, struct xfer *x, uint64_t limit_rate,
-    struct reg_result *res);
-CURLcode xfer_perform(struct regconn *k, reg_check_fn check, void *ctx);
+    struct curl_slist *hdrs, struct xfer *x, struct reg_result *res);
+CURLcode xfer_perform(struct regconn *k, struct xfer *x);
 int xfer_same_origin(const char *a, const char *b);
 int xfer_url_hostport(const char *url, char *out, size_t n);
 
@@ -122,15 +127,14 @@ void cause_set(struct reg_result *res, enum reg_err err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void cause_http(struct reg_result *res, long status, struct buf *body);
 int cause_curl(struct regconn *k, struct reg_result *res, CURLcode rc,
-    const char *what, const char *host, const struct xfer *x);
+    const struct xfer *x);
 
 /* token.c */
 void token_wipe(struct token *t);
 void token_drop(struct regclient *c, struct host *h, const char *scope,
     const char *value);
 int token_prepare(struct regconn *k, struct host *h, const char *scope,
-    char **auth, int *fresh, reg_check_fn check, void *ctx,
-    struct reg_result *res);
+    char **auth, int *fresh, struct reg_result *res);
 void token_refused(struct host *h, const char *repo, const char *sent,
     struct reg_result *res, struct buf *errbody);
 

@@ -14,6 +14,101 @@
 #include <string.h>
 #include <strings.h>
 
+/* One GET against a repository's API path, as reg_get_* ask for it. */
+struct reg_req {
+	const struct ref *ref;
+	const char *path;	/* "manifests/REF" or "blobs/DIGEST" */
+	const char *accept;	/* an "Accept: ..." line, or NULL */
+	struct buf *body;	/* the answer goes into this capped buffer, */
+	reg_write_fn write;	/* or to write(ctx, ...) from offset on */
+	void *ctx;
+	uint64_t offset;	/* Range start */
+	uint64_t limit_rate;
+	char *ctype;		/* the answer's Content-Type, or NULL */
+	size_t ctype_n;
+};
+
+/* Where one api_get is, from hop to hop. */
+struct api {
+	struct regconn *k;
+	const struct reg_req *rq;
+	struct reg_result *res;
+	struct host *h;		/* the registry */
+	char *scope;		/* "repository:NAME:pull" */
+	char *origin_url;	/* the URL asked for */
+	char *url;		/* this hop's */
+	char *auth;		/* the Authorization line for the origin */
+	int fresh;		/* auth was made for this GET: a 401 is final */
+	int rounds;		/* auth rounds after a 401 */
+	struct curl_slist *hdrs;
+	struct xfer x;
+};
+
+enum hop_next { HOP_DONE, HOP_FAILED, HOP_AUTH_AGAIN, HOP_REDIRECT };
+
+/* Retry-After in seconds (at most 600), or 0 without one we can read. */
+static double
+retry_after(const struct xfer *x)
+{
+	double v;
+
+	if (x->retry_after[0] < '0' || x->retry_after[0] > '9')
+		return 0;
+	v = atof(x->retry_after);
+	return v > 600 ? 600 : v;
+}
+
+/*
+ * One GET of h's /v2/ over h->scheme: the curl code, x has the answer
+ * (and x->errbody the start of an error body, for the caller to free).
+ */
+static CURLcode
+ping_once(struct regconn *k, struct host *h, struct xfer *x,
+    struct reg_result *res)
+{
+	struct buf body;
+	char url[512];
+	CURLcode rc = CURLE_FAILED_INIT;
+
+	xfer_init(x, k->easy);
+	buf_init(&body, ERRBODY_MAX);
+	x->body = &body;
+	snprintf(url, sizeof url, "%s://%s/v2/", h->scheme, h->name);
+	if (xfer_setup(k, url, NULL, x, res) != NULL)
+		rc = xfer_perform(k, x);
+	buf_free(&body);
+	x->body = NULL;
+	return rc;
+}
+
+/* What a finished ping means: 0 when h is a registry, else -1 with res. */
+static int
+ping_result(struct regconn *k, struct host *h, CURLcode rc, struct xfer *x,
+    struct reg_result *res)
+{
+	struct challenge ch;
+
+	if (rc == CURLE_FAILED_INIT)
+		return -1;	/* res says why */
+	if (rc == CURLE_ABORTED_BY_CALLBACK) {
+		cause_set(res, REG_ABORTED, "cancelled");
+		return -1;
+	}
+	if (rc != CURLE_OK)
+		return cause_curl(k, res, rc, x);
+	if (x->status != 200 && x->status != 401) {
+		cause_set(res, x->status >= 500 ? REG_RETRY : REG_FATAL,
+		    "%s is not a registry (GET /v2/ answered %ld)", h->name,
+		    x->status);
+		return -1;
+	}
+	if (x->status == 401 && x->challenge[0] != '\0' &&
+	    auth_parse_challenge(x->challenge, &ch) == 0)
+		host_learn(h, &ch);
+	h->pinged = 1;
+	return 0;
+}
+
 /*
  * Ask /v2/ once per host: is it there, does it speak the API, and which
  * auth does it want? An insecure registry that fails over https is tried
@@ -21,16 +116,11 @@
  * (400, or nothing) is tried over https.
  */
 static int
-ping(struct regconn *k, struct host *h, reg_check_fn check, void *ctx,
-    struct reg_result *res)
+ping(struct regconn *k, struct host *h, struct reg_result *res)
 {
 	struct xfer x;
-	struct buf body;
-	struct challenge ch;
-	struct host *th;
-	char url[512];
 	CURLcode rc;
-	int ret = 0, tried_tls;
+	int ret, tried_tls;
 
 	pthread_mutex_lock(&k->c->ping_mu);
 	if (h->pinged) {
@@ -39,208 +129,218 @@ ping(struct regconn *k, struct host *h, reg_check_fn check, void *ctx,
 	}
 	tried_tls = strcmp(h->scheme, "https") == 0;
 	for (;;) {
-		xfer_init(&x, k->easy);
-		buf_init(&body, ERRBODY_MAX);
-		x.body = &body;
-		snprintf(url, sizeof url, "%s://%s/v2/", h->scheme, h->name);
-		th = xfer_setup(k, url, NULL, &x, 0, res);
-		if (th == NULL) {
-			buf_free(&body);
-			buf_free(&x.errbody);
-			pthread_mutex_unlock(&k->c->ping_mu);
-			return -1;
-		}
-		rc = xfer_perform(k, check, ctx);
-		curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &x.status);
-		buf_free(&body);
-		buf_free(&x.errbody);
-		if (rc == CURLE_ABORTED_BY_CALLBACK)
+		rc = ping_once(k, h, &x, res);
+		if (rc == CURLE_FAILED_INIT || rc == CURLE_ABORTED_BY_CALLBACK)
 			break;
 		/* an insecure registry may speak plain HTTP only */
 		if (rc != CURLE_OK && h->insecure &&
 		    strcmp(h->scheme, "https") == 0) {
+			buf_free(&x.errbody);
 			snprintf(h->scheme, sizeof h->scheme, "http");
 			continue;
 		}
 		if (!tried_tls && host_is_loopback(h->name) && (rc == CURLE_OK ?
 		    x.status == 400 : rc == CURLE_GOT_NOTHING ||
 		    rc == CURLE_RECV_ERROR)) {
+			buf_free(&x.errbody);
 			tried_tls = 1;
 			snprintf(h->scheme, sizeof h->scheme, "https");
 			continue;
 		}
 		break;
 	}
-	if (rc == CURLE_ABORTED_BY_CALLBACK) {
-		cause_set(res, REG_ABORTED, "cancelled");
-		ret = -1;
-	} else if (rc != CURLE_OK)
-		ret = cause_curl(k, res, rc, h->name, h->name, &x);
-	else if (x.status != 200 && x.status != 401) {
-		cause_set(res, x.status >= 500 ? REG_RETRY : REG_FATAL,
-		    "%s is not a registry (GET /v2/ answered %ld)", h->name,
-		    x.status);
-		ret = -1;
-	} else {
-		if (x.status == 401 && x.challenge[0] != '\0' &&
-		    auth_parse_challenge(x.challenge, &ch) == 0)
-			host_learn(h, &ch);
-		h->pinged = 1;
-	}
+	ret = ping_result(k, h, rc, &x, res);
+	buf_free(&x.errbody);
 	pthread_mutex_unlock(&k->c->ping_mu);
 	return ret;
 }
 
-/*
- * A GET against the registry API path, with auth and redirects. Either body
- * (capped) or write receives the answer.
- */
-static int
-api_get(struct regconn *k, const struct ref *r, const char *path,
-    const char *accept, struct buf *body, char *ctype, size_t ctype_n,
-    uint64_t offset, uint64_t limit_rate, reg_write_fn write,
-    reg_check_fn check, void *ctx, struct reg_result *res)
+/* Forget this hop's Authorization line, wiping it. */
+static void
+api_auth_clear(struct api *a)
 {
-	struct host *h = host_get(k->c, reg_host(r)), *th;
-	struct curl_slist *hdrs = NULL;
-	struct xfer x;
-	char *origin_url, *url, *scope, *auth = NULL, *next;
+	if (a->auth != NULL) {
+		explicit_bzero(a->auth, strlen(a->auth));
+		free(a->auth);
+		a->auth = NULL;
+	}
+	a->fresh = 0;
+}
+
+/* Send this hop's GET: the curl code, with a->x holding the answer. */
+static CURLcode
+api_send(struct api *a, int to_origin)
+{
+	const struct reg_req *rq = a->rq;
+	struct xfer *x = &a->x;
 	char range[64];
-	int hop, rounds = 0, fresh = 0, keep_auth = 0, ret = -1;
 	CURLcode rc;
 
+	curl_slist_free_all(a->hdrs);
+	a->hdrs = NULL;
+	if (rq->accept != NULL)
+		a->hdrs = curl_slist_append(a->hdrs, rq->accept);
+	/* credentials never leave the origin that asked for them */
+	if (a->auth != NULL && to_origin)
+		a->hdrs = curl_slist_append(a->hdrs, a->auth);
+	buf_free(&x->errbody);
+	xfer_init(x, a->k->easy);
+	x->body = rq->body;
+	x->write = rq->write;
+	x->ctx = rq->ctx;
+	x->offset = rq->offset;
+	x->limit_rate = rq->limit_rate;
+	if (rq->body != NULL) {
+		buf_free(rq->body);
+		buf_init(rq->body, MANIFEST_MAX);
+	}
+	if (xfer_setup(a->k, a->url, a->hdrs, x, a->res) == NULL)
+		return CURLE_FAILED_INIT;
+	if (rq->offset > 0) {
+		snprintf(range, sizeof range, "%llu-",
+		    (unsigned long long)rq->offset);
+		curl_easy_setopt(a->k->easy, CURLOPT_RANGE, range);
+	}
+	rc = xfer_perform(a->k, x);
+	a->res->status = x->status;
+	return rc;
+}
+
+/*
+ * A 401 from the origin. Learn its challenge, forget a cached token that
+ * was refused, and try once more - but a 401 to fresh credentials is final.
+ */
+static enum hop_next
+api_unauthorized(struct api *a)
+{
+	struct xfer *x = &a->x;
+	struct challenge ch;
+	int have = x->challenge[0] != '\0';
+
+	if (have && auth_parse_challenge(x->challenge, &ch) != 0) {
+		cause_set(a->res, REG_FATAL, "%s: unparseable WWW-Authenticate "
+		    "challenge", a->h->name);
+		return HOP_FAILED;
+	}
+	if (!have || a->rounds > 0 || a->fresh ||
+	    (strcasecmp(ch.scheme, "Bearer") != 0 &&
+	    strcasecmp(ch.scheme, "Basic") != 0)) {
+		token_refused(a->h, a->rq->ref->path, a->auth, a->res,
+		    &x->errbody);
+		return HOP_FAILED;
+	}
+	host_learn(a->h, &ch);
+	if (a->auth != NULL)
+		token_drop(a->k->c, a->h, a->scope, a->auth);
+	api_auth_clear(a);
+	if (token_prepare(a->k, a->h, a->scope, &a->auth, &a->fresh,
+	    a->res) != 0)
+		return HOP_FAILED;
+	if (a->auth == NULL) {
+		token_refused(a->h, a->rq->ref->path, NULL, a->res,
+		    &x->errbody);
+		return HOP_FAILED;
+	}
+	a->rounds++;
+	return HOP_AUTH_AGAIN;
+}
+
+/* A 3xx: the next hop's URL into a->url. */
+static enum hop_next
+api_redirect(struct api *a)
+{
+	char *next = NULL;
+
+	if (curl_easy_getinfo(a->k->easy, CURLINFO_REDIRECT_URL, &next) !=
+	    CURLE_OK || next == NULL) {
+		cause_set(a->res, REG_FATAL, "%s: redirect (%ld) without a "
+		    "Location", a->h->name, a->x.status);
+		return HOP_FAILED;
+	}
+	free(a->url);
+	a->url = xstrdup(next);
+	return HOP_REDIRECT;
+}
+
+/* One hop: send, then see what the answer asks for next. */
+static enum hop_next
+api_hop(struct api *a, int keep_auth)
+{
+	struct xfer *x = &a->x;
+	int to_origin = xfer_same_origin(a->url, a->origin_url);
+	CURLcode rc;
+
+	if (!keep_auth) {
+		api_auth_clear(a);
+		if (to_origin && token_prepare(a->k, a->h, a->scope, &a->auth,
+		    &a->fresh, a->res) != 0)
+			return HOP_FAILED;
+	}
+	rc = api_send(a, to_origin);
+	if (rc == CURLE_FAILED_INIT)
+		return HOP_FAILED;	/* res says why */
+	if (rc == CURLE_ABORTED_BY_CALLBACK) {
+		cause_set(a->res, REG_ABORTED, "cancelled");
+		return HOP_FAILED;
+	}
+	if (rc != CURLE_OK) {
+		cause_curl(a->k, a->res, rc, x);
+		return HOP_FAILED;
+	}
+	if (x->status == 401 && to_origin)
+		return api_unauthorized(a);
+	if (x->status >= 300 && x->status < 400)
+		return api_redirect(a);
+	if (x->status < 200 || x->status > 299) {
+		cause_http(a->res, x->status, &x->errbody);
+		a->res->retry_after = retry_after(x);
+		return HOP_FAILED;
+	}
+	if (a->rq->ctype != NULL)
+		snprintf(a->rq->ctype, a->rq->ctype_n, "%s", x->ctype);
+	return HOP_DONE;
+}
+
+/*
+ * A GET against the registry API path, with auth and redirects. Either
+ * rq->body (capped) or rq->write receives the answer.
+ */
+static int
+api_get(struct regconn *k, const struct reg_req *rq, struct reg_result *res)
+{
+	struct api a;
+	enum hop_next next = HOP_FAILED;
+	int hop;
+
 	memset(res, 0, sizeof *res);
-	if (ping(k, h, check, ctx, res) != 0)
+	memset(&a, 0, sizeof a);
+	a.k = k;
+	a.rq = rq;
+	a.res = res;
+	a.h = host_get(k->c, reg_host(rq->ref));
+	if (ping(k, a.h, res) != 0)
 		return -1;
-	xfer_init(&x, k->easy);
-	scope = xasprintf("repository:%s:pull", r->path);
-	origin_url = xasprintf("%s://%s/v2/%s/%s", h->scheme, h->name, r->path,
-	    path);
-	url = xstrdup(origin_url);
-	for (hop = 0; hop <= MAX_HOPS; hop++) {
-		int to_origin = xfer_same_origin(url, origin_url);
-
-		if (!keep_auth) {
-			free(auth);
-			auth = NULL;
-			fresh = 0;
-			if (to_origin && token_prepare(k, h, scope, &auth,
-			    &fresh, check, ctx, res) != 0)
-				break;
-		}
-		keep_auth = 0;
-		curl_slist_free_all(hdrs);
-		hdrs = NULL;
-		if (accept != NULL)
-			hdrs = curl_slist_append(hdrs, accept);
-		/* credentials never leave the origin that asked for them */
-		if (auth != NULL && to_origin)
-			hdrs = curl_slist_append(hdrs, auth);
-		buf_free(&x.errbody);
-		xfer_init(&x, k->easy);
-		x.body = body;
-		x.write = write;
-		x.ctx = ctx;
-		x.offset = offset;
-		if (body != NULL) {
-			buf_free(body);
-			buf_init(body, MANIFEST_MAX);
-		}
-		th = xfer_setup(k, url, hdrs, &x, limit_rate, res);
-		if (th == NULL)
+	xfer_init(&a.x, k->easy);
+	a.scope = xasprintf("repository:%s:pull", rq->ref->path);
+	a.origin_url = xasprintf("%s://%s/v2/%s/%s", a.h->scheme, a.h->name,
+	    rq->ref->path, rq->path);
+	a.url = xstrdup(a.origin_url);
+	/* an auth round is not a redirect: it does not count as a hop */
+	for (hop = 0; hop <= MAX_HOPS; hop += next == HOP_REDIRECT) {
+		next = api_hop(&a, next == HOP_AUTH_AGAIN);
+		if (next == HOP_DONE || next == HOP_FAILED)
 			break;
-		if (offset > 0) {
-			snprintf(range, sizeof range, "%llu-",
-			    (unsigned long long)offset);
-			curl_easy_setopt(k->easy, CURLOPT_RANGE, range);
-		}
-		rc = xfer_perform(k, check, ctx);
-		curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &x.status);
-		res->status = x.status;
-		if (rc == CURLE_ABORTED_BY_CALLBACK) {
-			cause_set(res, REG_ABORTED, "cancelled");
-			break;
-		}
-		if (rc != CURLE_OK) {
-			cause_curl(k, res, rc, th->name, th->name, &x);
-			break;
-		}
-		if (x.status == 401 && to_origin) {
-			struct challenge ch;
-			int have = x.challenge[0] != '\0';
-
-			if (have &&
-			    auth_parse_challenge(x.challenge, &ch) != 0) {
-				cause_set(res, REG_FATAL, "%s: unparseable "
-				    "WWW-Authenticate challenge", h->name);
-				break;
-			}
-			/*
-			 * Learn the challenge, forget a cached token that was
-			 * refused, and try once more - but a 401 to fresh
-			 * credentials is final.
-			 */
-			if (have && rounds == 0 && !fresh &&
-			    (strcasecmp(ch.scheme, "Bearer") == 0 ||
-			    strcasecmp(ch.scheme, "Basic") == 0)) {
-				host_learn(h, &ch);
-				if (auth != NULL)
-					token_drop(k->c, h, scope, auth);
-				free(auth);
-				auth = NULL;
-				if (token_prepare(k, h, scope, &auth, &fresh,
-				    check, ctx, res) != 0)
-					break;
-				if (auth == NULL) {
-					token_refused(h, r->path, NULL, res,
-					    &x.errbody);
-					break;
-				}
-				rounds++;
-				keep_auth = 1;
-				hop--;	/* an auth round is not a redirect */
-				continue;
-			}
-			token_refused(h, r->path, auth, res, &x.errbody);
-			break;
-		}
-		if (x.status >= 300 && x.status < 400) {
-			if (curl_easy_getinfo(k->easy, CURLINFO_REDIRECT_URL,
-			    &next) != CURLE_OK || next == NULL) {
-				cause_set(res, REG_FATAL, "%s: redirect (%ld) "
-				    "without a Location", h->name, x.status);
-				break;
-			}
-			free(url);
-			url = xstrdup(next);
-			continue;
-		}
-		if (x.status < 200 || x.status > 299) {
-			cause_http(res, x.status, &x.errbody);
-			if (x.retry_after[0] >= '0' && x.retry_after[0] <= '9') {
-				res->retry_after = atof(x.retry_after);
-				if (res->retry_after > 600)
-					res->retry_after = 600;
-			}
-			break;
-		}
-		if (ctype != NULL)
-			snprintf(ctype, ctype_n, "%s", x.ctype);
-		ret = 0;
-		break;
 	}
 	if (hop > MAX_HOPS)
-		cause_set(res, REG_FATAL, "%s: too many redirects", h->name);
-	buf_free(&x.errbody);
-	curl_slist_free_all(hdrs);
-	if (auth != NULL) {
-		explicit_bzero(auth, strlen(auth));
-		free(auth);
-	}
-	free(url);
-	free(origin_url);
-	free(scope);
-	return ret;
+		cause_set(res, REG_FATAL, "%s: more than %d redirects",
+		    a.h->name, MAX_HOPS);
+	buf_free(&a.x.errbody);
+	curl_slist_free_all(a.hdrs);
+	api_auth_clear(&a);
+	free(a.url);
+	free(a.origin_url);
+	free(a.scope);
+	return next == HOP_DONE ? 0 : -1;
 }
 
 int
@@ -248,18 +348,27 @@ reg_get_manifest(struct regconn *k, const struct ref *r, const char *reference,
     struct buf *body, char *ctype, size_t ctype_n, reg_check_fn check,
     void *ctx, struct reg_result *res)
 {
-	static const char accept[] = "Accept: "
-	    "application/vnd.oci.image.index.v1+json, "
-	    "application/vnd.oci.image.manifest.v1+json, "
-	    "application/vnd.docker.distribution.manifest.list.v2+json, "
-	    "application/vnd.docker.distribution.manifest.v2+json";
+	struct reg_req rq = {
+		.ref = r,
+		.accept = "Accept: "
+		    "application/vnd.oci.image.index.v1+json, "
+		    "application/vnd.oci.image.manifest.v1+json, "
+		    "application/vnd.docker.distribution.manifest.list.v2+json, "
+		    "application/vnd.docker.distribution.manifest.v2+json",
+		.body = body,
+		.ctype = ctype,
+		.ctype_n = ctype_n,
+	};
 	char *path = xasprintf("manifests/%s", reference);
 	int ret;
 
-	ret = api_get(k, r, path, accept, body, ctype, ctype_n, 0, 0, NULL,
-	    check, ctx, res);
+	rq.path = path;
+	k->check = check;
+	k->ctx = ctx;
+	ret = api_get(k, &rq, res);
 	if (ret != 0 && body->overflow)
 		cause_set(res, REG_FATAL, "manifest is larger than 4 MiB");
+	k->check = NULL;
 	free(path);
 	return ret;
 }
@@ -269,11 +378,21 @@ reg_get_blob(struct regconn *k, const struct ref *r, const char *digest,
     uint64_t offset, uint64_t limit_rate, reg_write_fn write,
     reg_check_fn check, void *ctx, struct reg_result *res)
 {
+	struct reg_req rq = {
+		.ref = r,
+		.write = write,
+		.ctx = ctx,
+		.offset = offset,
+		.limit_rate = limit_rate,
+	};
 	char *path = xasprintf("blobs/%s", digest);
 	int ret;
 
-	ret = api_get(k, r, path, NULL, NULL, NULL, 0, offset, limit_rate,
-	    write, check, ctx, res);
+	rq.path = path;
+	k->check = check;
+	k->ctx = ctx;
+	ret = api_get(k, &rq, res);
+	k->check = NULL;
 	free(path);
 	return ret;
 }

@@ -63,6 +63,16 @@ append_file(struct buf *b, const char *path)
 	return buf_append(b, "\n", 1) == 0 ? 0 : (errno = EFBIG, -1);
 }
 
+/* Append a CA file for h; a problem goes into h->tls_error. */
+static void
+add_ca_file(struct host *h, struct buf *b, const char *label,
+    const char *path)
+{
+	if (append_file(b, path) != 0)
+		h->tls_error = xasprintf("%s%s: %s", label, path,
+		    strerror(errno));
+}
+
 static int
 has_suffix(const char *s, const char *suf)
 {
@@ -71,65 +81,72 @@ has_suffix(const char *s, const char *suf)
 	return n > m && strcmp(s + n - m, suf) == 0;
 }
 
+/* certs.d/NAME/f (path p): a CA, or half of the client's pair. */
+static void
+certs_d_file(struct host *h, struct buf *extra, const char *f, const char *p)
+{
+	if (has_suffix(f, ".crt"))
+		add_ca_file(h, extra, "", p);
+	else if (has_suffix(f, ".cert") || has_suffix(f, ".key")) {
+		/* NAME.cert needs NAME.key and the other way round */
+		int cert = has_suffix(f, ".cert");
+		size_t base = strlen(p) - (cert ? 5 : 4);
+		char *other = xasprintf("%.*s%s", (int)base, p,
+		    cert ? ".key" : ".cert");
+
+		if (access(other, R_OK) != 0)
+			h->tls_error = xasprintf("%s: missing %s %s", p,
+			    cert ? "key" : "certificate", other);
+		else if (cert && h->client_cert == NULL) {
+			h->client_cert = xstrdup(p);
+			h->client_key = xstrdup(other);
+		}
+		free(other);
+	}
+}
+
+/* Read certs.d/NAME (docker's names) into h and extra. */
+static void
+certs_d_scan(struct host *h, struct buf *extra)
+{
+	struct dirent **ents = NULL;
+	char *dir = xasprintf("%s/%s", tls_certs_root(), h->name), *p;
+	int i, n;
+
+	n = scandir(dir, &ents, NULL, alphasort);
+	if (n < 0 && errno != ENOENT && errno != ENOTDIR)
+		h->tls_error = xasprintf("%s: %s", dir, strerror(errno));
+	for (i = 0; i < n; i++) {
+		if (h->tls_error == NULL) {
+			p = xasprintf("%s/%s", dir, ents[i]->d_name);
+			certs_d_file(h, extra, ents[i]->d_name, p);
+			free(p);
+		}
+		free(ents[i]);
+	}
+	free(ents);
+	free(dir);
+}
+
 /*
- * Lock held: read certs.d/NAME (CAs and a client pair, docker's names)
- * and --cacert into h's TLS settings, once. A problem is kept in
- * tls_error and fails each request to that host.
+ * Lock held: read certs.d/NAME (CAs and a client pair) and --cacert into
+ * h's TLS settings, once. A problem is kept in tls_error and fails each
+ * request to that host.
  */
 void
 tls_prepare(struct regclient *c, struct host *h)
 {
-	struct dirent **ents = NULL;
-	struct buf extra;
-	char *dir, *p;
-	int i, n;
+	struct buf extra, all;
 
 	if (h->tls_ready)
 		return;
 	h->tls_ready = 1;
 	buf_init(&extra, CA_MAX);
-	if (c->opt->cacert != NULL && append_file(&extra, c->opt->cacert) != 0)
-		h->tls_error = xasprintf("--cacert %s: %s", c->opt->cacert,
-		    strerror(errno));
-	dir = xasprintf("%s/%s", tls_certs_root(), h->name);
-	n = scandir(dir, &ents, NULL, alphasort);
-	for (i = 0; i < n; i++) {
-		const char *f = ents[i]->d_name;
-
-		if (h->tls_error != NULL)
-			break;
-		p = xasprintf("%s/%s", dir, f);
-		if (has_suffix(f, ".crt")) {
-			if (append_file(&extra, p) != 0)
-				h->tls_error = xasprintf("%s: %s", p,
-				    strerror(errno));
-		} else if (has_suffix(f, ".cert") || has_suffix(f, ".key")) {
-			/* NAME.cert needs NAME.key and the other way round */
-			int cert = has_suffix(f, ".cert");
-			size_t base = strlen(p) - (cert ? 5 : 4);
-			char *other = xasprintf("%.*s%s", (int)base, p,
-			    cert ? ".key" : ".cert");
-
-			if (access(other, R_OK) != 0)
-				h->tls_error = xasprintf("%s: missing %s %s",
-				    p, cert ? "key" : "certificate", other);
-			else if (cert && h->client_cert == NULL) {
-				h->client_cert = xstrdup(p);
-				h->client_key = xstrdup(other);
-			}
-			free(other);
-		}
-		free(p);
-	}
-	for (i = 0; i < n; i++)
-		free(ents[i]);
-	free(ents);
-	if (n < 0 && errno != ENOENT && errno != ENOTDIR)
-		h->tls_error = xasprintf("%s: %s", dir, strerror(errno));
-	free(dir);
+	if (c->opt->cacert != NULL)
+		add_ca_file(h, &extra, "--cacert ", c->opt->cacert);
+	if (h->tls_error == NULL)
+		certs_d_scan(h, &extra);
 	if (h->tls_error == NULL && extra.len > 0) {
-		struct buf all;
-
 		buf_init(&all, CA_MAX * 2);
 		if (c->system_ca != NULL &&
 		    append_file(&all, c->system_ca) != 0) {

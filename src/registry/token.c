@@ -147,32 +147,24 @@ query_add(CURL *e, char **q, const char *name, const char *value)
 }
 
 /*
- * auth_mu held: fetch a bearer token for scope from the realm of h->ch,
- * cache it and put its header in *out. cr is h's credentials or NULL.
+ * The URL (and, for an identity token, the POST form) that asks h->ch's
+ * realm for a token for scope. 0, or -1 with res when the realm is bad or
+ * would get credentials over plain HTTP.
  */
 static int
-token_fetch(struct regconn *k, struct host *h, const struct creds *cr,
-    const char *scope, char **out, reg_check_fn check, void *ctx,
-    struct reg_result *res)
+token_request(struct regconn *k, struct host *h, const struct creds *cr,
+    const char *scope, char **url, char **form, struct reg_result *res)
 {
 	const struct challenge *ch = &h->ch;
-	struct xfer x;
-	struct buf body;
-	struct host *th;
-	char realm_host[256], what[300], *q, *url, *form = NULL, *auth;
-	json_t *root, *tok, *exp;
-	json_error_t je;
-	CURLcode rc;
-	double ttl = 60;
-	int ret = -1, https = strncmp(ch->realm, "https://", 8) == 0;
+	char *q;
+	int https = strncmp(ch->realm, "https://", 8) == 0;
 
-	if ((!https && strncmp(ch->realm, "http://", 7) != 0) ||
-	    xfer_url_hostport(ch->realm, realm_host, sizeof realm_host) != 0) {
+	*form = NULL;
+	if (!https && strncmp(ch->realm, "http://", 7) != 0) {
 		cause_set(res, REG_FATAL, "%s: bad token realm '%s'", h->name,
 		    ch->realm);
 		return -1;
 	}
-	snprintf(what, sizeof what, "token server %s", realm_host);
 	if (cr != NULL && !https && strcmp(h->scheme, "https") == 0) {
 		cause_set(res, REG_FATAL, "%s sends its token requests to "
 		    "plain-HTTP %s: not sending credentials there", h->name,
@@ -188,76 +180,125 @@ token_fetch(struct regconn *k, struct host *h, const struct creds *cr,
 		query_add(k->easy, &q, "scope", ch->scope);
 	if (cr != NULL && cr->identity_token != NULL) {
 		/* docker's OAuth2 refresh-token grant */
-		form = xstrdup(q);
-		query_add(k->easy, &form, "grant_type", "refresh_token");
-		query_add(k->easy, &form, "client_id", "pulltop");
-		query_add(k->easy, &form, "refresh_token", cr->identity_token);
-		url = xstrdup(ch->realm);
+		*form = xstrdup(q);
+		query_add(k->easy, form, "grant_type", "refresh_token");
+		query_add(k->easy, form, "client_id", "pulltop");
+		query_add(k->easy, form, "refresh_token", cr->identity_token);
+		*url = xstrdup(ch->realm);
 	} else {
 		if (cr != NULL && cr->user != NULL && cr->user[0] != '\0')
 			query_add(k->easy, &q, "account", cr->user);
-		url = xasprintf("%s%s%s", ch->realm, strchr(ch->realm, '?') ?
+		*url = xasprintf("%s%s%s", ch->realm, strchr(ch->realm, '?') ?
 		    "&" : "?", q);
 	}
 	free(q);
+	return 0;
+}
 
-	xfer_init(&x, k->easy);
-	buf_init(&body, TOKEN_MAX);
-	x.body = &body;
-	th = xfer_setup(k, url, NULL, &x, 0, res);
-	if (th == NULL)
-		goto out;
-	if (form != NULL)
-		curl_easy_setopt(k->easy, CURLOPT_POSTFIELDS, form);
-	else if (cr != NULL && cr->secret != NULL) {
-		curl_easy_setopt(k->easy, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-		curl_easy_setopt(k->easy, CURLOPT_USERNAME, cr->user);
-		curl_easy_setopt(k->easy, CURLOPT_PASSWORD, cr->secret);
-	}
-	rc = xfer_perform(k, check, ctx);
-	curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &x.status);
-	res->status = x.status;
-	if (rc == CURLE_ABORTED_BY_CALLBACK)
-		cause_set(res, REG_ABORTED, "cancelled");
-	else if (rc != CURLE_OK)
-		cause_curl(k, res, rc, what, th->name, &x);
-	else if ((x.status == 401 || x.status == 403) && cr != NULL)
-		cause_set(res, REG_FATAL, "unauthorized (%ld): %s rejected the "
-		    "credentials from %s", x.status, what, cr->source);
-	else if (x.status == 401 || x.status == 403)
-		cause_set(res, REG_FATAL, "unauthorized (%ld): %s refused "
-		    "anonymous access; log in with docker login %s, or use "
-		    "--creds", x.status, what, h->name);
-	else if (x.status != 200)
-		cause_set(res, x.status == 429 || x.status >= 500 ? REG_RETRY :
-		    REG_FATAL, "%s answered HTTP %ld", what, x.status);
-	else if ((root = json_loadb(body.data ? body.data : "", body.len, 0,
-	    &je)) == NULL || !json_is_object(root)) {
+/* A 200 answer's JSON: its token, cached, as a header line in *out. */
+static int
+token_parse(struct regconn *k, struct host *h, const char *scope,
+    const char *what, const struct buf *body, char **out,
+    struct reg_result *res)
+{
+	json_t *root, *tok, *exp;
+	json_error_t je;
+	double ttl = 60;
+	int ret = -1;
+
+	root = json_loadb(body->data ? body->data : "", body->len, 0, &je);
+	if (root == NULL || !json_is_object(root)) {
 		cause_set(res, REG_FATAL, "%s answered something that is not "
 		    "a token (not JSON)", what);
 		json_decref(root);
-	} else {
-		tok = json_object_get(root, "token");
-		if (!json_is_string(tok) || json_string_length(tok) == 0)
-			tok = json_object_get(root, "access_token");
-		exp = json_object_get(root, "expires_in");
-		if (json_is_number(exp) && json_number_value(exp) > 0)
-			ttl = json_number_value(exp);
-		if (json_is_string(tok) && json_string_length(tok) > 0 &&
-		    strpbrk(json_string_value(tok), "\r\n") == NULL) {
-			auth = xasprintf("Authorization: Bearer %s",
-			    json_string_value(tok));
-			/* renew a little before it runs out */
-			token_store(k->c, h, scope, auth,
-			    ttl > 20 ? ttl - 10 : ttl / 2);
-			*out = auth;
-			ret = 0;
-		} else
-			cause_set(res, REG_FATAL, "%s answered without a token",
-			    what);
-		json_decref(root);
+		return -1;
 	}
-out:
+	tok = json_object_get(root, "token");
+	if (!json_is_string(tok) || json_string_length(tok) == 0)
+		tok = json_object_get(root, "access_token");
+	exp = json_object_get(root, "expires_in");
+	if (json_is_number(exp) && json_number_value(exp) > 0)
+		ttl = json_number_value(exp);
+	if (json_is_string(tok) && json_string_length(tok) > 0 &&
+	    strpbrk(json_string_value(tok), "\r\n") == NULL) {
+		*out = xasprintf("Authorization: Bearer %s",
+		    json_string_value(tok));
+		/* renew a little before it runs out */
+		token_store(k->c, h, scope, *out,
+		    ttl > 20 ? ttl - 10 : ttl / 2);
+		ret = 0;
+	} else
+		cause_set(res, REG_FATAL, "%s answered without a token", what);
+	json_decref(root);
+	return ret;
+}
+
+/* What a token server's answer other than a token means. */
+static void
+token_failed(struct regconn *k, struct host *h, const struct creds *cr,
+    const char *what, CURLcode rc, const struct xfer *x,
+    struct reg_result *res)
+{
+	if (rc == CURLE_ABORTED_BY_CALLBACK)
+		cause_set(res, REG_ABORTED, "cancelled");
+	else if (rc != CURLE_OK)
+		cause_curl(k, res, rc, x);
+	else if ((x->status == 401 || x->status == 403) && cr != NULL)
+		cause_set(res, REG_FATAL, "unauthorized (%ld): %s rejected the "
+		    "credentials from %s", x->status, what, cr->source);
+	else if (x->status == 401 || x->status == 403)
+		cause_set(res, REG_FATAL, "unauthorized (%ld): %s refused "
+		    "anonymous access; log in with docker login %s, or use "
+		    "--creds", x->status, what, h->name);
+	else
+		cause_set(res, x->status == 429 || x->status >= 500 ?
+		    REG_RETRY : REG_FATAL, "%s answered HTTP %ld", what,
+		    x->status);
+}
+
+/*
+ * auth_mu held: fetch a bearer token for scope from the realm of h->ch,
+ * cache it and put its header in *out. cr is h's credentials or NULL.
+ */
+static int
+token_fetch(struct regconn *k, struct host *h, const struct creds *cr,
+    const char *scope, char **out, struct reg_result *res)
+{
+	struct xfer x;
+	struct buf body;
+	char realm_host[256], what[300], *url = NULL, *form = NULL;
+	CURLcode rc = CURLE_FAILED_INIT;
+	int ret = -1;
+
+	if (xfer_url_hostport(h->ch.realm, realm_host,
+	    sizeof realm_host) != 0) {
+		cause_set(res, REG_FATAL, "%s: bad token realm '%s'", h->name,
+		    h->ch.realm);
+		return -1;
+	}
+	snprintf(what, sizeof what, "token server %s", realm_host);
+	if (token_request(k, h, cr, scope, &url, &form, res) != 0)
+		return -1;
+	xfer_init(&x, k->easy);
+	buf_init(&body, TOKEN_MAX);
+	x.body = &body;
+	x.what = what;
+	if (xfer_setup(k, url, NULL, &x, res) != NULL) {
+		if (form != NULL)
+			curl_easy_setopt(k->easy, CURLOPT_POSTFIELDS, form);
+		else if (cr != NULL && cr->secret != NULL) {
+			curl_easy_setopt(k->easy, CURLOPT_HTTPAUTH,
+			    CURLAUTH_BASIC);
+			curl_easy_setopt(k->easy, CURLOPT_USERNAME, cr->user);
+			curl_easy_setopt(k->easy, CURLOPT_PASSWORD, cr->secret);
+		}
+		rc = xfer_perform(k, &x);
+		res->status = x.status;
+		if (rc == CURLE_OK && x.status == 200)
+			ret = token_parse(k, h, scope, what, &body, out, res);
+		else
+			token_failed(k, h, cr, what, rc, &x, res);
+	}
 	if (body.data != NULL)
 		explicit_bzero(body.data, body.len);
 	buf_free(&body);
@@ -278,8 +319,7 @@ out:
  */
 int
 token_prepare(struct regconn *k, struct host *h, const char *scope,
-    char **auth, int *fresh, reg_check_fn check, void *ctx,
-    struct reg_result *res)
+    char **auth, int *fresh, struct reg_result *res)
 {
 	int ret = 0;
 
@@ -304,7 +344,7 @@ token_prepare(struct regconn *k, struct host *h, const char *scope,
 	} else if (strcasecmp(h->ch.scheme, "Bearer") == 0) {
 		if (creds_get(k, h, res) != 0 ||
 		    token_fetch(k, h, h->creds_state == 2 ? &h->creds : NULL,
-		    scope, auth, check, ctx, res) != 0) {
+		    scope, auth, res) != 0) {
 			ret = -1;
 			goto out;
 		}

@@ -173,11 +173,11 @@ xfer_same_origin(const char *a, const char *b)
 }
 
 /*
- * Run one request on k->easy through k->multi. Returns the curl code, or
- * CURLE_ABORTED_BY_CALLBACK when check asked to stop.
+ * Run x's request on k->easy through k->multi. Returns the curl code, or
+ * CURLE_ABORTED_BY_CALLBACK when k->check asked to stop.
  */
 CURLcode
-xfer_perform(struct regconn *k, reg_check_fn check, void *ctx)
+xfer_perform(struct regconn *k, struct xfer *x)
 {
 	CURLcode rc = CURLE_OK;
 	CURLMsg *m;
@@ -191,7 +191,7 @@ xfer_perform(struct regconn *k, reg_check_fn check, void *ctx)
 		}
 		if (!running)
 			break;
-		if (check != NULL && check(ctx)) {
+		if (k->check != NULL && k->check(k->ctx)) {
 			aborted = 1;
 			break;
 		}
@@ -201,6 +201,7 @@ xfer_perform(struct regconn *k, reg_check_fn check, void *ctx)
 		if (m->msg == CURLMSG_DONE && m->easy_handle == k->easy)
 			rc = m->data.result;
 	curl_multi_remove_handle(k->multi, k->easy);
+	curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &x->status);
 	return aborted ? CURLE_ABORTED_BY_CALLBACK : rc;
 }
 
@@ -231,12 +232,14 @@ xfer_url_hostport(const char *url, char *out, size_t n)
 /*
  * Make k->easy ready to GET url with the TLS settings of url's own host
  * (so a redirect target is verified by its CAs, and is skipped only if it
- * is itself insecure). Returns that host, or NULL with res set.
+ * is itself insecure). Returns that host (also in x->host), or NULL with
+ * res set.
  */
 struct host *
 xfer_setup(struct regconn *k, const char *url, struct curl_slist *hdrs,
-    struct xfer *x, uint64_t limit_rate, struct reg_result *res)
+    struct xfer *x, struct reg_result *res)
 {
+	uint64_t limit_rate = x->limit_rate;
 	CURL *e = k->easy;
 	struct regclient *c = k->c;
 	struct host *th;
@@ -287,6 +290,7 @@ xfer_setup(struct regconn *k, const char *url, struct curl_slist *hdrs,
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
+	x->host = th;
 	return th;
 }
 
