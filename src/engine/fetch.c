@@ -229,7 +229,7 @@ fetch_blob(struct jobq *q, struct regconn *k, struct blob *b)
 		pthread_mutex_unlock(&q->mu);
 
 		if (in.have < b->size)
-			r = reg_get_blob(k, b->src, b->digest, in.have,
+			r = reg_get_blob(k, b->src, b->digest, b->size, in.have,
 			    o->limit_rate, on_write, on_check, &f, &res);
 		else {
 			r = 0;

@@ -22,6 +22,7 @@ struct reg_req {
 	struct buf *body;	/* the answer goes into this capped buffer, */
 	reg_write_fn write;	/* or to write(ctx, ...) from offset on */
 	void *ctx;
+	uint64_t size;		/* a blob's descriptor size: no byte past it */
 	uint64_t offset;	/* Range start */
 	uint64_t limit_rate;
 	char *ctype;		/* the answer's Content-Type, or NULL */
@@ -375,13 +376,14 @@ reg_get_manifest(struct regconn *k, const struct ref *r, const char *reference,
 
 int
 reg_get_blob(struct regconn *k, const struct ref *r, const char *digest,
-    uint64_t offset, uint64_t limit_rate, reg_write_fn write,
+    uint64_t size, uint64_t offset, uint64_t limit_rate, reg_write_fn write,
     reg_check_fn check, void *ctx, struct reg_result *res)
 {
 	struct reg_req rq = {
 		.ref = r,
 		.write = write,
 		.ctx = ctx,
+		.size = size,
 		.offset = offset,
 		.limit_rate = limit_rate,
 	};

@@ -63,14 +63,15 @@ int reg_get_manifest(struct regconn *k, const struct ref *r,
     reg_check_fn check, void *ctx, struct reg_result *res) WUR;
 
 /*
- * GET a blob from byte offset on, handing its bytes to write. Redirects are
- * followed without credentials to any other origin. A 200 answer to a Range
- * request has its first offset bytes skipped; a 206 starting elsewhere sets
- * range_broken and fails as REG_RETRY without writing a byte of it.
+ * GET a blob of size bytes (its descriptor's) from byte offset on, handing
+ * its bytes to write. Redirects are followed without credentials to any
+ * other origin. A 200 answer to a Range request has its first offset bytes
+ * skipped; a 206 starting elsewhere sets range_broken and fails as
+ * REG_RETRY without writing a byte of it.
  */
 int reg_get_blob(struct regconn *k, const struct ref *r, const char *digest,
-    uint64_t offset, uint64_t limit_rate, reg_write_fn write, reg_check_fn check,
-    void *ctx, struct reg_result *res) WUR;
+    uint64_t size, uint64_t offset, uint64_t limit_rate, reg_write_fn write,
+    reg_check_fn check, void *ctx, struct reg_result *res) WUR;
 
 /* The START of a Content-Range value "bytes START-END/TOTAL", or -1. */
 long long reg_content_range_start(const char *s);
