@@ -5,6 +5,7 @@
  * reference (the engine adds the image and the layer).
  */
 #include "reg_int.h"
+#include "config.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -202,13 +203,24 @@ cause_connect(struct regconn *k, struct reg_result *res, CURLcode rc,
 }
 
 /*
- * What stopped the transfer from this side: a cap, a Range answer that
- * would not splice, the caller's write callback.
+ * What stopped the transfer from this side: the stall timer, a cap, a
+ * Range answer that would not splice, the caller's write callback.
  */
 static int
-cause_stopped(struct reg_result *res, CURLcode rc, const struct xfer *x)
+cause_stopped(struct reg_result *res, CURLcode rc, const struct xfer *x,
+    const char *what, double stall)
 {
-	if (rc != CURLE_WRITE_ERROR)
+	if (x->stalled && !x->connected)
+		cause_set(res, REG_RETRY, "cannot connect to %s: no connection "
+		    "after %gs", what, stall);
+	else if (x->stalled)
+		cause_set(res, REG_RETRY, "stalled: no data for %gs from "
+		    "%s%s%s%s", stall, what, x->req ? " (" : "",
+		    x->req ? x->req : "", x->req ? ")" : "");
+	else if (x->headers_big)
+		cause_set(res, REG_FATAL, "%s sent more than %u KiB of "
+		    "response headers", what, HEADERS_MAX >> 10);
+	else if (rc != CURLE_WRITE_ERROR)
 		return 0;
 	else if (x->range_broken)
 		cause_set(res, REG_RETRY, "server answered a Range request "
@@ -235,7 +247,7 @@ cause_curl(struct regconn *k, struct reg_result *res, CURLcode rc,
 	const char *host = x->host != NULL ? x->host->name : "?";
 	const char *what = x->what != NULL ? x->what : host;
 
-	if (!cause_stopped(res, rc, x) &&
+	if (!cause_stopped(res, rc, x, what, k->c->opt->stall_timeout) &&
 	    !cause_tls(k, res, rc, what, host) &&
 	    !cause_connect(k, res, rc, what, host))
 		cause_set(res, curl_err_kind(rc), "%s: %s", what,

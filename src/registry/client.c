@@ -68,7 +68,6 @@ reg_new(const struct options *o)
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&c->share_mu[i], NULL);
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_mutex_init(&c->ping_mu, NULL);
 	c->system_ca = system_ca_file();
 	c->share = curl_share_init();
 	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
@@ -100,12 +99,12 @@ reg_free(struct regclient *c)
 		free(h->client_key);
 		free(h->tls_error);
 		pthread_mutex_destroy(&h->auth_mu);
+		pthread_mutex_destroy(&h->ping_mu);
 		free(h);
 	}
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&c->share_mu[i]);
 	pthread_mutex_destroy(&c->mu);
-	pthread_mutex_destroy(&c->ping_mu);
 	free(c->system_ca);
 	free(c);
 }
@@ -208,6 +207,7 @@ host_get(struct regclient *c, const char *name)
 		    host_is_loopback(name) && !tls_certs_dir_exists(name) ?
 		    "http" : "https");
 		pthread_mutex_init(&h->auth_mu, NULL);
+		pthread_mutex_init(&h->ping_mu, NULL);
 		h->next = c->hosts;
 		c->hosts = h;
 	}

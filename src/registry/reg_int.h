@@ -9,11 +9,18 @@
  *   token.c     credentials and bearer tokens: fetched, cached, refused
  *   registry.c  the /v2/ ping and the API GETs, with auth rounds and redirects
  *
- * Locks: regclient.mu guards the host list and, in each host, its tokens
- * and its TLS settings; host.auth_mu its challenge and credentials, and
- * makes token fetches one at a time; regclient.ping_mu each host's scheme
- * and `pinged`, and makes pings one at a time. A regconn is its thread's
- * own.
+ * Locks: regclient.mu guards the host list and, in each host, its tokens,
+ * its TLS settings; host.auth_mu its challenge and
+ * credentials, and makes token fetches one at a time; host.ping_mu its
+ * scheme and `pinged`, and makes pings one at a time. A regconn is its
+ * thread's own. The caller's check callback may run with a host's ping_mu
+ * or auth_mu held (other threads wait on the ping or the token); its write
+ * callback runs with no lock of ours held.
+ *
+ * Every request is under the stall timer (--stall-timeout, xfer.c): no
+ * sign of life from the server for that long stops it, as REG_RETRY, so
+ * the caller's --retries bound it. Every byte read into memory has a cap,
+ * and running into one says so, naming the cap.
  */
 #ifndef PULLTOP_REG_INT_H
 #define PULLTOP_REG_INT_H
@@ -30,6 +37,8 @@
 #define CA_MAX		(16u << 20)	/* one host's extra CA certificates */
 #define MAX_HOPS	5		/* redirects followed for one GET */
 #define MAX_TOKENS	64		/* cached per host, oldest dropped */
+#define HEADERS_MAX	(256u << 10)	/* all response headers of one GET */
+#define LOCATION_MAX	8192		/* one redirect's Location */
 
 struct token {
 	char scope[512];
@@ -41,6 +50,7 @@ struct host {
 	char name[256];		/* host[:port] */
 	char scheme[8];		/* "http" or "https" */
 	int insecure;		/* --insecure-registry: no TLS verification */
+	pthread_mutex_t ping_mu;	/* one ping at a time; guards pinged */
 	int pinged;
 	/* TLS settings, made on first use under regclient.mu */
 	int tls_ready;
@@ -65,7 +75,6 @@ struct regclient {
 	CURLSH *share;
 	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
 	pthread_mutex_t mu;	/* hosts, tokens and TLS settings */
-	pthread_mutex_t ping_mu;
 	char *system_ca;	/* curl's default CA bundle file, or NULL */
 	struct host *hosts;
 };
@@ -80,28 +89,44 @@ struct regconn {
 	void *ctx;
 };
 
-/* What one HTTP exchange collects. */
+/*
+ * One HTTP exchange: what it is for, what came back. The callbacks in
+ * xfer.c fill it; x->last_rx is when the server last showed a sign of life
+ * (connected, a header or body bytes), which the stall timer watches.
+ */
 struct xfer {
 	CURL *easy;
 	struct host *host;	/* the one asked: the registry or another */
 	const char *what;	/* who, in causes ("token server HOST"); or host */
+	const char *req;	/* which request, for a stall: "GET /v2/"... */
 	long status;		/* known once headers are in */
 	char ctype[128];
 	char challenge[1024];
 	char content_range[128];
 	char retry_after[32];
+	char location[LOCATION_MAX];
+	int location_long;	/* did not fit */
+	int headers_done;	/* the blank line after them came */
+	size_t header_bytes;	/* of every response, 1xx included */
+	int headers_big;	/* over HEADERS_MAX: stopped */
 	/* body routing */
 	struct buf *body;	/* manifest or token: capped buffer */
-	struct buf errbody;	/* non-2xx answers */
-	reg_write_fn write;
+	struct buf errbody;	/* the start of any other body */
+	int enough;		/* stopped reading a body we do not need */
+	reg_write_fn write;	/* blob bytes go here */
 	void *ctx;
 	uint64_t offset;	/* Range asked for */
 	uint64_t limit_rate;	/* --limit-rate: read in small pieces */
 	uint64_t skip;		/* bytes of a 200 still to drop */
+	uint64_t delivered;	/* bytes given to write */
 	int decided;		/* body routing chosen */
 	int range_broken;
 	int write_failed;
 	int local_errno;
+	/* the clock */
+	double last_rx;
+	int connected;		/* the connection (and TLS) is up */
+	int stalled;		/* nothing for --stall-timeout: stopped */
 };
 
 /* client.c */
@@ -121,6 +146,7 @@ struct host *xfer_setup(struct regconn *k, const char *url,
 CURLcode xfer_perform(struct regconn *k, struct xfer *x);
 int xfer_same_origin(const char *a, const char *b);
 int xfer_url_hostport(const char *url, char *out, size_t n);
+char *xfer_url_resolve(const char *base, const char *loc);
 
 /* cause.c */
 void cause_set(struct reg_result *res, enum reg_err err, const char *fmt, ...)

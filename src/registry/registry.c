@@ -19,6 +19,7 @@ struct reg_req {
 	const struct ref *ref;
 	const char *path;	/* "manifests/REF" or "blobs/DIGEST" */
 	const char *accept;	/* an "Accept: ..." line, or NULL */
+	const char *what;	/* "manifest", for a cause; NULL for a blob */
 	struct buf *body;	/* the answer goes into this capped buffer, */
 	reg_write_fn write;	/* or to write(ctx, ...) from offset on */
 	void *ctx;
@@ -61,25 +62,20 @@ retry_after(const struct xfer *x)
 
 /*
  * One GET of h's /v2/ over h->scheme: the curl code, x has the answer
- * (and x->errbody the start of an error body, for the caller to free).
+ * (and the start of its body in x->errbody, for the caller to free).
  */
 static CURLcode
 ping_once(struct regconn *k, struct host *h, struct xfer *x,
     struct reg_result *res)
 {
-	struct buf body;
 	char url[512];
-	CURLcode rc = CURLE_FAILED_INIT;
 
 	xfer_init(x, k->easy);
-	buf_init(&body, ERRBODY_MAX);
-	x->body = &body;
+	x->req = "GET /v2/";
 	snprintf(url, sizeof url, "%s://%s/v2/", h->scheme, h->name);
-	if (xfer_setup(k, url, NULL, x, res) != NULL)
-		rc = xfer_perform(k, x);
-	buf_free(&body);
-	x->body = NULL;
-	return rc;
+	if (xfer_setup(k, url, NULL, x, res) == NULL)
+		return CURLE_FAILED_INIT;
+	return xfer_perform(k, x);
 }
 
 /* What a finished ping means: 0 when h is a registry, else -1 with res. */
@@ -123,9 +119,9 @@ ping(struct regconn *k, struct host *h, struct reg_result *res)
 	CURLcode rc;
 	int ret, tried_tls;
 
-	pthread_mutex_lock(&k->c->ping_mu);
+	pthread_mutex_lock(&h->ping_mu);
 	if (h->pinged) {
-		pthread_mutex_unlock(&k->c->ping_mu);
+		pthread_mutex_unlock(&h->ping_mu);
 		return 0;
 	}
 	tried_tls = strcmp(h->scheme, "https") == 0;
@@ -152,7 +148,7 @@ ping(struct regconn *k, struct host *h, struct reg_result *res)
 	}
 	ret = ping_result(k, h, rc, &x, res);
 	buf_free(&x.errbody);
-	pthread_mutex_unlock(&k->c->ping_mu);
+	pthread_mutex_unlock(&h->ping_mu);
 	return ret;
 }
 
@@ -191,6 +187,7 @@ api_send(struct api *a, int to_origin)
 	x->ctx = rq->ctx;
 	x->offset = rq->offset;
 	x->limit_rate = rq->limit_rate;
+	x->req = to_origin ? rq->what : "redirect target";
 	if (rq->body != NULL) {
 		buf_free(rq->body);
 		buf_init(rq->body, MANIFEST_MAX);
@@ -250,16 +247,28 @@ api_unauthorized(struct api *a)
 static enum hop_next
 api_redirect(struct api *a)
 {
-	char *next = NULL;
+	const struct xfer *x = &a->x;
+	const char *who = x->host->name;
+	char *next;
 
-	if (curl_easy_getinfo(a->k->easy, CURLINFO_REDIRECT_URL, &next) !=
-	    CURLE_OK || next == NULL) {
+	if (x->location_long) {
+		cause_set(a->res, REG_FATAL, "%s: redirect (%ld) to a Location "
+		    "longer than %d bytes", who, x->status, LOCATION_MAX - 1);
+		return HOP_FAILED;
+	}
+	if (x->location[0] == '\0') {
 		cause_set(a->res, REG_FATAL, "%s: redirect (%ld) without a "
-		    "Location", a->h->name, a->x.status);
+		    "Location", who, x->status);
+		return HOP_FAILED;
+	}
+	next = xfer_url_resolve(a->url, x->location);
+	if (next == NULL) {
+		cause_set(a->res, REG_FATAL, "%s: redirect (%ld) to a bad "
+		    "Location '%s'", who, x->status, x->location);
 		return HOP_FAILED;
 	}
 	free(a->url);
-	a->url = xstrdup(next);
+	a->url = next;
 	return HOP_REDIRECT;
 }
 
@@ -356,6 +365,7 @@ reg_get_manifest(struct regconn *k, const struct ref *r, const char *reference,
 		    "application/vnd.oci.image.manifest.v1+json, "
 		    "application/vnd.docker.distribution.manifest.list.v2+json, "
 		    "application/vnd.docker.distribution.manifest.v2+json",
+		.what = "manifest",
 		.body = body,
 		.ctype = ctype,
 		.ctype_n = ctype_n,

@@ -5,6 +5,12 @@
  * sessions), what is known about each registry host (scheme, whether it
  * answered /v2/) and the bearer tokens, all shared by the threads. Each
  * thread makes its requests through a regconn of its own.
+ *
+ * Every request of a call - the /v2/ ping, token requests, redirects, the
+ * GET - stops when the server shows no sign of life for --stall-timeout
+ * (REG_RETRY), and every answer read into memory has a cap: neither a
+ * silent server nor an endless answer holds a call. The caller's attempts
+ * (--retries) bound the rest.
  */
 #ifndef PULLTOP_REGISTRY_H
 #define PULLTOP_REGISTRY_H
@@ -19,8 +25,10 @@ struct ref;
 
 enum reg_err {
 	REG_OK = 0,
-	REG_RETRY,	/* transient: connection, timeout, 408, 429, 5xx */
-	REG_FATAL,	/* 401, 403, 404, bad answer: retrying will not help */
+	/* transient: connection, a stall, a timeout, 408, 429, 5xx */
+	REG_RETRY,
+	/* retrying will not help: 401, 403, 404, a bad answer */
+	REG_FATAL,
 	REG_ABORTED,	/* the check callback asked to stop */
 	REG_LOCAL,	/* the write callback failed (errno in local_errno) */
 };

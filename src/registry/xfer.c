@@ -10,6 +10,7 @@
  * only).
  */
 #include "reg_int.h"
+#include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,9 +18,12 @@
 #include <string.h>
 #include <strings.h>
 
-static void
+/* Copy header value v (len bytes) into dst, trimmed; 1 if it did not fit. */
+static int
 copy_header_value(char *dst, size_t n, const char *v, size_t len)
 {
+	int cut = 0;
+
 	while (len > 0 && (*v == ' ' || *v == '\t')) {
 		v++;
 		len--;
@@ -27,46 +31,69 @@ copy_header_value(char *dst, size_t n, const char *v, size_t len)
 	while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' ||
 	    v[len - 1] == ' '))
 		len--;
-	if (len >= n)
+	if (len >= n) {
 		len = n - 1;
+		cut = 1;
+	}
 	memcpy(dst, v, len);
 	dst[len] = '\0';
+	return cut;
+}
+
+/* A status line: a new response (after a 1xx), so forget the last one. */
+static void
+header_status(struct xfer *x)
+{
+	x->ctype[0] = x->challenge[0] = x->content_range[0] = '\0';
+	x->retry_after[0] = x->location[0] = '\0';
+	x->location_long = 0;
+	x->headers_done = 0;
 }
 
 static size_t
 header_cb(char *p, size_t size, size_t nmemb, void *u)
 {
 	struct xfer *x = u;
-	size_t len = size * nmemb;
+	size_t len = size * nmemb, klen, vlen;
 	const char *colon;
-	size_t klen;
 
+	x->last_rx = now_mono();
+	x->header_bytes += len;
+	if (x->header_bytes > HEADERS_MAX) {
+		x->headers_big = 1;
+		return 0;
+	}
 	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
-		/* a new response (after 100-continue): forget the old one */
-		x->ctype[0] = x->challenge[0] = x->content_range[0] = '\0';
-		x->retry_after[0] = '\0';
+		header_status(x);
+		return len;
+	}
+	if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+		x->headers_done = 1;
 		return len;
 	}
 	colon = memchr(p, ':', len);
 	if (colon == NULL)
 		return len;
 	klen = colon - p;
+	vlen = len - klen - 1;
 #define IS(name) (klen == sizeof(name) - 1 && strncasecmp(p, name, klen) == 0)
 	if (IS("Content-Type"))
-		copy_header_value(x->ctype, sizeof x->ctype, colon + 1,
-		    len - klen - 1);
+		copy_header_value(x->ctype, sizeof x->ctype, colon + 1, vlen);
 	else if (IS("Content-Range"))
 		copy_header_value(x->content_range, sizeof x->content_range,
-		    colon + 1, len - klen - 1);
+		    colon + 1, vlen);
 	else if (IS("Retry-After"))
 		copy_header_value(x->retry_after, sizeof x->retry_after,
-		    colon + 1, len - klen - 1);
+		    colon + 1, vlen);
+	else if (IS("Location"))
+		x->location_long = copy_header_value(x->location,
+		    sizeof x->location, colon + 1, vlen);
 	else if (IS("WWW-Authenticate")) {
 		/* prefer a Bearer challenge when several are offered */
 		if (x->challenge[0] == '\0' ||
 		    strncasecmp(x->challenge, "Bearer", 6) != 0)
 			copy_header_value(x->challenge, sizeof x->challenge,
-			    colon + 1, len - klen - 1);
+			    colon + 1, vlen);
 	}
 #undef IS
 	return len;
@@ -92,55 +119,94 @@ reg_content_range_start(const char *s)
 	return v;
 }
 
+/*
+ * The first body byte is in: choose where the body goes. A blob answer
+ * must start where it was asked to. 0, or -1 to stop before a byte of it
+ * is written.
+ */
+static int
+write_decide(struct xfer *x)
+{
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+	x->decided = 1;
+	if (x->write == NULL || x->status < 200 || x->status > 299)
+		return 0;
+	if (x->status == 206) {
+		long long start = reg_content_range_start(x->content_range);
+		if (start < 0 || (uint64_t)start != x->offset) {
+			x->range_broken = 1;
+			return -1;	/* never splice wrong bytes */
+		}
+	} else if (x->status == 200)
+		x->skip = x->offset;
+	return 0;
+}
+
+/* A body nobody reads in full: keep its start, stop after ERRBODY_MAX. */
+static size_t
+write_aside(struct xfer *x, const char *p, size_t len)
+{
+	size_t room = ERRBODY_MAX - x->errbody.len;
+
+	if (buf_append(&x->errbody, p, len < room ? len : room) != 0 ||
+	    len >= room) {
+		x->enough = 1;	/* the rest does not matter: done */
+		return 0;
+	}
+	return len;
+}
+
+/* Blob bytes to the caller, the first skip of a 200 dropped. */
+static size_t
+write_blob(struct xfer *x, const char *p, size_t len)
+{
+	size_t drop = x->skip < len ? (size_t)x->skip : len;
+
+	x->skip -= drop;
+	if (drop == len)
+		return len;
+	if (x->write(x->ctx, p + drop, len - drop) != 0) {
+		x->write_failed = 1;
+		x->local_errno = errno;
+		return 0;
+	}
+	x->delivered += len - drop;
+	x->last_rx = now_mono();	/* the callback may have slept */
+	return len;
+}
+
 static size_t
 write_cb(char *p, size_t size, size_t nmemb, void *u)
 {
 	struct xfer *x = u;
 	size_t len = size * nmemb;
 
-	if (!x->decided) {
-		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
-		x->decided = 1;
-		if (x->status == 206 && x->write != NULL) {
-			long long start = reg_content_range_start(x->content_range);
-			if (start < 0 || (uint64_t)start != x->offset) {
-				x->range_broken = 1;
-				return 0;	/* never splice wrong bytes */
-			}
-		} else if (x->status == 200 && x->write != NULL)
-			x->skip = x->offset;
-	}
-	if (x->status < 200 || x->status > 299) {
-		/* keep the start of an error body for its message */
-		size_t room = ERRBODY_MAX - x->errbody.len;
-		if (buf_append(&x->errbody, p, len < room ? len : room) < 0)
-			return 0;
-		return len;
-	}
+	x->last_rx = now_mono();
+	if (!x->decided && write_decide(x) != 0)
+		return 0;
+	if (x->status < 200 || x->status > 299)
+		return write_aside(x, p, len);
 	if (x->body != NULL)
 		return buf_append(x->body, p, len) == 0 ? len : 0;
-	if (x->write != NULL) {
-		if (x->skip > 0) {
-			size_t drop = x->skip < len ? (size_t)x->skip : len;
-			x->skip -= drop;
-			p += drop;
-			if (drop == len)
-				return len;
-			len -= drop;
-			if (x->write(x->ctx, p, len) != 0) {
-				x->write_failed = 1;
-				x->local_errno = errno;
-				return 0;
-			}
-			return len + drop;
-		}
-		if (x->write(x->ctx, p, len) != 0) {
-			x->write_failed = 1;
-			x->local_errno = errno;
-			return 0;
-		}
-	}
-	return len;
+	if (x->write != NULL)
+		return write_blob(x, p, len);
+	return write_aside(x, p, len);	/* a ping's body */
+}
+
+/* Connected (and through TLS): a sign of life, as bytes are. */
+static int
+prereq_cb(void *u, char *conn_primary_ip, char *conn_local_ip,
+    int conn_primary_port, int conn_local_port)
+{
+	struct xfer *x = u;
+
+	(void)conn_primary_ip;
+	(void)conn_local_ip;
+	(void)conn_primary_port;
+	(void)conn_local_port;
+	x->connected = 1;
+	x->last_rx = now_mono();
+	return CURL_PREREQFUNC_OK;
 }
 
 /* Same scheme, host and port? Credentials may follow only then. */
@@ -173,16 +239,21 @@ xfer_same_origin(const char *a, const char *b)
 }
 
 /*
- * Run x's request on k->easy through k->multi. Returns the curl code, or
- * CURLE_ABORTED_BY_CALLBACK when k->check asked to stop.
+ * Run x's request on k->easy through k->multi. Returns the curl code:
+ * CURLE_ABORTED_BY_CALLBACK when k->check asked to stop,
+ * CURLE_OPERATION_TIMEDOUT with x->stalled when nothing came for
+ * --stall-timeout, CURLE_OK when the body was cut short on purpose
+ * (x->enough).
  */
 CURLcode
 xfer_perform(struct regconn *k, struct xfer *x)
 {
+	double stall = k->c->opt->stall_timeout;
 	CURLcode rc = CURLE_OK;
 	CURLMsg *m;
 	int running = 1, left, aborted = 0;
 
+	x->last_rx = now_mono();
 	curl_multi_add_handle(k->multi, k->easy);
 	for (;;) {
 		if (curl_multi_perform(k->multi, &running) != CURLM_OK) {
@@ -195,6 +266,10 @@ xfer_perform(struct regconn *k, struct xfer *x)
 			aborted = 1;
 			break;
 		}
+		if (stall > 0 && now_mono() - x->last_rx >= stall) {
+			x->stalled = 1;
+			break;
+		}
 		curl_multi_poll(k->multi, NULL, 0, 100, NULL);
 	}
 	while ((m = curl_multi_info_read(k->multi, &left)) != NULL)
@@ -202,7 +277,13 @@ xfer_perform(struct regconn *k, struct xfer *x)
 			rc = m->data.result;
 	curl_multi_remove_handle(k->multi, k->easy);
 	curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &x->status);
-	return aborted ? CURLE_ABORTED_BY_CALLBACK : rc;
+	if (aborted)
+		return CURLE_ABORTED_BY_CALLBACK;
+	if (x->stalled)
+		return CURLE_OPERATION_TIMEDOUT;
+	if (rc == CURLE_WRITE_ERROR && x->enough)
+		return CURLE_OK;
+	return rc;
 }
 
 /* The host[:port] of url into out (n bytes). 0, or -1 if it has none. */
@@ -229,11 +310,26 @@ xfer_url_hostport(const char *url, char *out, size_t n)
 	return ret;
 }
 
+/* Location loc, relative or not, as an absolute URL (malloc'd), or NULL. */
+char *
+xfer_url_resolve(const char *base, const char *loc)
+{
+	CURLU *u = curl_url();
+	char *got = NULL, *out = NULL;
+
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_URL, loc, CURLU_NON_SUPPORT_SCHEME) ==
+	    CURLUE_OK && curl_url_get(u, CURLUPART_URL, &got, 0) == CURLUE_OK)
+		out = xstrdup(got);
+	curl_free(got);
+	curl_url_cleanup(u);
+	return out;
+}
+
 /*
  * Make k->easy ready to GET url with the TLS settings of url's own host
  * (so a redirect target is verified by its CAs, and is skipped only if it
- * is itself insecure). Returns that host (also in x->host), or NULL with
- * res set.
+ * is itself insecure). Returns that host, or NULL with res set.
  */
 struct host *
 xfer_setup(struct regconn *k, const char *url, struct curl_slist *hdrs,
@@ -277,6 +373,10 @@ xfer_setup(struct regconn *k, const char *url, struct curl_slist *hdrs,
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	/* a proxy's CONNECT answer is not the server's */
+	curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
 	if (th->ca_blob != NULL) {
 		struct curl_blob blob = { th->ca_blob, th->ca_len,
 		    CURL_BLOB_NOCOPY };
