@@ -20,10 +20,14 @@ cause_set(struct reg_result *res, enum reg_err err, const char *fmt, ...)
 {
 	va_list ap;
 	char raw[512];
+	size_t n;
 
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
+	n = strlen(raw);
+	while (n > 0 && (raw[n - 1] == ' ' || raw[n - 1] == '\n'))
+		raw[--n] = '\0';	/* curl's messages may end in blanks */
 	sanitize(res->cause, sizeof res->cause, raw);
 	res->err = err;
 }
@@ -220,17 +224,26 @@ cause_stopped(struct reg_result *res, CURLcode rc, const struct xfer *x,
 	else if (x->headers_big)
 		cause_set(res, REG_FATAL, "%s sent more than %u KiB of "
 		    "response headers", what, HEADERS_MAX >> 10);
+	else if (rc == CURLE_OUT_OF_MEMORY && !x->headers_done)
+		/* what curl says of one header line over its limit */
+		cause_set(res, REG_FATAL, "%s sent a response header larger "
+		    "than curl's limit of %d KiB", what,
+		    CURL_MAX_HTTP_HEADER >> 10);
 	else if (rc != CURLE_WRITE_ERROR)
 		return 0;
 	else if (x->range_broken)
 		cause_set(res, REG_RETRY, "server answered a Range request "
 		    "with Content-Range '%s'", x->content_range);
+	else if (x->too_long)
+		cause_set(res, REG_FATAL, "%s sent more bytes than the "
+		    "descriptor's size (%llu bytes)", what,
+		    (unsigned long long)x->size);
 	else if (x->write_failed) {
 		cause_set(res, REG_LOCAL, "%s", strerror(x->local_errno));
 		res->local_errno = x->local_errno;
 	} else if (x->body != NULL && x->body->overflow)
-		cause_set(res, REG_FATAL, "answer too large (over %zu bytes)",
-		    x->body->max);
+		cause_set(res, REG_FATAL, "%s answered with more than %zu KiB",
+		    what, x->body->max >> 10);
 	else
 		return 0;
 	return 1;

@@ -38,6 +38,7 @@
 #define MAX_HOPS	5		/* redirects followed for one GET */
 #define MAX_TOKENS	64		/* cached per host, oldest dropped */
 #define HEADERS_MAX	(256u << 10)	/* all response headers of one GET */
+#define CHALLENGE_MAX	4096		/* one WWW-Authenticate value */
 #define LOCATION_MAX	8192		/* one redirect's Location */
 
 struct token {
@@ -101,11 +102,11 @@ struct xfer {
 	const char *req;	/* which request, for a stall: "GET /v2/"... */
 	long status;		/* known once headers are in */
 	char ctype[128];
-	char challenge[1024];
+	char challenge[CHALLENGE_MAX];
 	char content_range[128];
 	char retry_after[32];
 	char location[LOCATION_MAX];
-	int location_long;	/* did not fit */
+	int ctype_long, challenge_long, location_long;	/* did not fit */
 	int headers_done;	/* the blank line after them came */
 	size_t header_bytes;	/* of every response, 1xx included */
 	int headers_big;	/* over HEADERS_MAX: stopped */
@@ -113,14 +114,16 @@ struct xfer {
 	struct buf *body;	/* manifest or token: capped buffer */
 	struct buf errbody;	/* the start of any other body */
 	int enough;		/* stopped reading a body we do not need */
-	reg_write_fn write;	/* blob bytes go here */
+	reg_write_fn write;	/* blob bytes go here... */
 	void *ctx;
+	uint64_t size;		/* ...at most this many in all (descriptor) */
 	uint64_t offset;	/* Range asked for */
 	uint64_t limit_rate;	/* --limit-rate: read in small pieces */
 	uint64_t skip;		/* bytes of a 200 still to drop */
 	uint64_t delivered;	/* bytes given to write */
 	int decided;		/* body routing chosen */
 	int range_broken;
+	int too_long;		/* more blob bytes than size: stopped */
 	int write_failed;
 	int local_errno;
 	/* the clock */

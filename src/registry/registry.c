@@ -93,14 +93,21 @@ ping_result(struct regconn *k, struct host *h, CURLcode rc, struct xfer *x,
 	}
 	if (rc != CURLE_OK)
 		return cause_curl(k, res, rc, x);
-	if (x->status != 200 && x->status != 401) {
-		cause_set(res, x->status >= 500 ? REG_RETRY : REG_FATAL,
-		    "%s is not a registry (GET /v2/ answered %ld)", h->name,
-		    x->status);
+	if (x->status == 429 || x->status >= 500) {
+		/* there, but unwell: not a word on whether it is a registry */
+		cause_set(res, REG_RETRY, "%s answered GET /v2/ with HTTP %ld",
+		    h->name, x->status);
+		res->retry_after = retry_after(x);
 		return -1;
 	}
+	if (x->status != 200 && x->status != 401) {
+		cause_set(res, REG_FATAL, "%s is not a registry (GET /v2/ "
+		    "answered %ld)", h->name, x->status);
+		return -1;
+	}
+	/* a challenge that will not do is reported if an API GET needs it */
 	if (x->status == 401 && x->challenge[0] != '\0' &&
-	    auth_parse_challenge(x->challenge, &ch) == 0)
+	    !x->challenge_long && auth_parse_challenge(x->challenge, &ch) == 0)
 		host_learn(h, &ch);
 	h->pinged = 1;
 	return 0;
@@ -185,6 +192,7 @@ api_send(struct api *a, int to_origin)
 	x->body = rq->body;
 	x->write = rq->write;
 	x->ctx = rq->ctx;
+	x->size = rq->size;
 	x->offset = rq->offset;
 	x->limit_rate = rq->limit_rate;
 	x->req = to_origin ? rq->what : "redirect target";
@@ -215,9 +223,20 @@ api_unauthorized(struct api *a)
 	struct challenge ch;
 	int have = x->challenge[0] != '\0';
 
+	if (have && x->challenge_long) {
+		cause_set(a->res, REG_FATAL, "%s sent a WWW-Authenticate "
+		    "header longer than %d bytes", a->h->name,
+		    CHALLENGE_MAX - 1);
+		return HOP_FAILED;
+	}
 	if (have && auth_parse_challenge(x->challenge, &ch) != 0) {
-		cause_set(a->res, REG_FATAL, "%s: unparseable WWW-Authenticate "
-		    "challenge", a->h->name);
+		if (ch.toolong[0] != '\0')
+			cause_set(a->res, REG_FATAL, "%s: the %s of its "
+			    "WWW-Authenticate challenge is longer than %zu "
+			    "bytes", a->h->name, ch.toolong, ch.toolong_max);
+		else
+			cause_set(a->res, REG_FATAL, "%s: unparseable "
+			    "WWW-Authenticate challenge", a->h->name);
 		return HOP_FAILED;
 	}
 	if (!have || a->rounds > 0 || a->fresh ||
@@ -306,8 +325,15 @@ api_hop(struct api *a, int keep_auth)
 		a->res->retry_after = retry_after(x);
 		return HOP_FAILED;
 	}
-	if (a->rq->ctype != NULL)
+	if (a->rq->ctype != NULL) {
+		if (x->ctype_long || strlen(x->ctype) >= a->rq->ctype_n) {
+			cause_set(a->res, REG_FATAL, "%s sent a Content-Type "
+			    "longer than %zu bytes", x->host->name,
+			    a->rq->ctype_n - 1);
+			return HOP_FAILED;
+		}
 		snprintf(a->rq->ctype, a->rq->ctype_n, "%s", x->ctype);
+	}
 	return HOP_DONE;
 }
 

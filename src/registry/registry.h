@@ -27,7 +27,7 @@ enum reg_err {
 	REG_OK = 0,
 	/* transient: connection, a stall, a timeout, 408, 429, 5xx */
 	REG_RETRY,
-	/* retrying will not help: 401, 403, 404, a bad answer */
+	/* retrying will not help: 401, 403, 404, a bad or oversized answer */
 	REG_FATAL,
 	REG_ABORTED,	/* the check callback asked to stop */
 	REG_LOCAL,	/* the write callback failed (errno in local_errno) */
@@ -75,7 +75,9 @@ int reg_get_manifest(struct regconn *k, const struct ref *r,
  * its bytes to write. Redirects are followed without credentials to any
  * other origin. A 200 answer to a Range request has its first offset bytes
  * skipped; a 206 starting elsewhere sets range_broken and fails as
- * REG_RETRY without writing a byte of it.
+ * REG_RETRY without writing a byte of it. An answer longer than size fails
+ * REG_FATAL, before a byte of it is written when its Content-Length says
+ * so, else at the first byte past size.
  */
 int reg_get_blob(struct regconn *k, const struct ref *r, const char *digest,
     uint64_t size, uint64_t offset, uint64_t limit_rate, reg_write_fn write,

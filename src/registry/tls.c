@@ -39,7 +39,10 @@ tls_certs_dir_exists(const char *name)
 	return yes;
 }
 
-/* Append file path to b, then a newline. 0, or -1 with errno. */
+/*
+ * Append file path to b, then a newline. 0; -1 with errno when it cannot
+ * be read; -2 when b would grow past its cap.
+ */
 static int
 append_file(struct buf *b, const char *path)
 {
@@ -53,14 +56,12 @@ append_file(struct buf *b, const char *path)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 || buf_append(b, chunk, (size_t)n) != 0) {
-			if (n >= 0)
-				errno = EFBIG;
 			close(fd);
-			return -1;
+			return n < 0 ? -1 : -2;
 		}
 	}
 	close(fd);
-	return buf_append(b, "\n", 1) == 0 ? 0 : (errno = EFBIG, -1);
+	return buf_append(b, "\n", 1) == 0 ? 0 : -2;
 }
 
 /* Append a CA file for h; a problem goes into h->tls_error. */
@@ -68,9 +69,15 @@ static void
 add_ca_file(struct host *h, struct buf *b, const char *label,
     const char *path)
 {
-	if (append_file(b, path) != 0)
+	int r = append_file(b, path);
+
+	if (r == -1)
 		h->tls_error = xasprintf("%s%s: %s", label, path,
 		    strerror(errno));
+	else if (r == -2)
+		h->tls_error = xasprintf("%s%s: the CA certificates for %s "
+		    "are larger than %u MiB with it", label, path, h->name,
+		    CA_MAX >> 20);
 }
 
 static int

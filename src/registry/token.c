@@ -209,7 +209,7 @@ token_parse(struct regconn *k, struct host *h, const char *scope,
 	root = json_loadb(body->data ? body->data : "", body->len, 0, &je);
 	if (root == NULL || !json_is_object(root)) {
 		cause_set(res, REG_FATAL, "%s answered something that is not "
-		    "a token (not JSON)", what);
+		    "a token (not a JSON object)", what);
 		json_decref(root);
 		return -1;
 	}
@@ -219,16 +219,20 @@ token_parse(struct regconn *k, struct host *h, const char *scope,
 	exp = json_object_get(root, "expires_in");
 	if (json_is_number(exp) && json_number_value(exp) > 0)
 		ttl = json_number_value(exp);
-	if (json_is_string(tok) && json_string_length(tok) > 0 &&
-	    strpbrk(json_string_value(tok), "\r\n") == NULL) {
+	if (!json_is_string(tok) || json_string_length(tok) == 0)
+		cause_set(res, REG_FATAL, "%s answered without a token", what);
+	else if (strpbrk(json_string_value(tok), "\r\n") != NULL ||
+	    strlen(json_string_value(tok)) != json_string_length(tok))
+		cause_set(res, REG_FATAL, "%s answered a token that cannot go "
+		    "in a header (a line break or NUL in it)", what);
+	else {
 		*out = xasprintf("Authorization: Bearer %s",
 		    json_string_value(tok));
 		/* renew a little before it runs out */
 		token_store(k->c, h, scope, *out,
 		    ttl > 20 ? ttl - 10 : ttl / 2);
 		ret = 0;
-	} else
-		cause_set(res, REG_FATAL, "%s answered without a token", what);
+	}
 	json_decref(root);
 	return ret;
 }

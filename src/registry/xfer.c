@@ -46,7 +46,7 @@ header_status(struct xfer *x)
 {
 	x->ctype[0] = x->challenge[0] = x->content_range[0] = '\0';
 	x->retry_after[0] = x->location[0] = '\0';
-	x->location_long = 0;
+	x->ctype_long = x->challenge_long = x->location_long = 0;
 	x->headers_done = 0;
 }
 
@@ -78,7 +78,8 @@ header_cb(char *p, size_t size, size_t nmemb, void *u)
 	vlen = len - klen - 1;
 #define IS(name) (klen == sizeof(name) - 1 && strncasecmp(p, name, klen) == 0)
 	if (IS("Content-Type"))
-		copy_header_value(x->ctype, sizeof x->ctype, colon + 1, vlen);
+		x->ctype_long = copy_header_value(x->ctype, sizeof x->ctype,
+		    colon + 1, vlen);
 	else if (IS("Content-Range"))
 		copy_header_value(x->content_range, sizeof x->content_range,
 		    colon + 1, vlen);
@@ -92,8 +93,8 @@ header_cb(char *p, size_t size, size_t nmemb, void *u)
 		/* prefer a Bearer challenge when several are offered */
 		if (x->challenge[0] == '\0' ||
 		    strncasecmp(x->challenge, "Bearer", 6) != 0)
-			copy_header_value(x->challenge, sizeof x->challenge,
-			    colon + 1, vlen);
+			x->challenge_long = copy_header_value(x->challenge,
+			    sizeof x->challenge, colon + 1, vlen);
 	}
 #undef IS
 	return len;
@@ -121,12 +122,14 @@ reg_content_range_start(const char *s)
 
 /*
  * The first body byte is in: choose where the body goes. A blob answer
- * must start where it was asked to. 0, or -1 to stop before a byte of it
- * is written.
+ * must start where it was asked to and fit its descriptor. 0, or -1 to
+ * stop before a byte of it is written.
  */
 static int
 write_decide(struct xfer *x)
 {
+	curl_off_t cl = -1;
+
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 	x->decided = 1;
 	if (x->write == NULL || x->status < 200 || x->status > 299)
@@ -139,6 +142,12 @@ write_decide(struct xfer *x)
 		}
 	} else if (x->status == 200)
 		x->skip = x->offset;
+	if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+	    &cl) == CURLE_OK && cl >= 0 &&
+	    (uint64_t)cl + (x->status == 206 ? x->offset : 0) > x->size) {
+		x->too_long = 1;
+		return -1;
+	}
 	return 0;
 }
 
@@ -165,6 +174,10 @@ write_blob(struct xfer *x, const char *p, size_t len)
 	x->skip -= drop;
 	if (drop == len)
 		return len;
+	if (x->offset + x->delivered + (len - drop) > x->size) {
+		x->too_long = 1;
+		return 0;
+	}
 	if (x->write(x->ctx, p + drop, len - drop) != 0) {
 		x->write_failed = 1;
 		x->local_errno = errno;
