@@ -160,10 +160,10 @@ connect_why(const struct regconn *k, char *buf, size_t n)
 	return buf;
 }
 
-/* TLS: a certificate refused on either side. */
+/* TLS: a certificate refused on either side, a handshake that failed. */
 static int
 cause_tls(struct regconn *k, struct reg_result *res, CURLcode rc,
-    const char *what, const char *host)
+    const char *what, const char *host, enum reg_err first)
 {
 	if (rc == CURLE_PEER_FAILED_VERIFICATION)
 		cause_set(res, REG_FATAL, "TLS certificate of %s could not be "
@@ -177,6 +177,9 @@ cause_tls(struct regconn *k, struct reg_result *res, CURLcode rc,
 		cause_set(res, REG_FATAL, "%s refused the TLS client "
 		    "certificate (%s): put one in %s/%s/client.cert and "
 		    "client.key", what, curl_detail(k, rc), tls_certs_root(), host);
+	else if (rc == CURLE_SSL_CONNECT_ERROR)
+		cause_set(res, first, "TLS handshake with %s failed: %s", what,
+		    curl_detail(k, rc));
 	else
 		return 0;
 	return 1;
@@ -185,22 +188,22 @@ cause_tls(struct regconn *k, struct reg_result *res, CURLcode rc,
 /* No connection: refused, unresolvable, through a proxy or not. */
 static int
 cause_connect(struct regconn *k, struct reg_result *res, CURLcode rc,
-    const char *what, const char *host)
+    const char *what, const char *host, enum reg_err first)
 {
 	char proxy[300], why[128];
 
 	if (rc == CURLE_COULDNT_CONNECT && connect_to_proxy(k, proxy,
 	    sizeof proxy))
-		cause_set(res, REG_RETRY, "cannot connect to proxy %s (for %s): %s",
+		cause_set(res, first, "cannot connect to proxy %s (for %s): %s",
 		    proxy, what, connect_why(k, why, sizeof why));
 	else if (rc == CURLE_COULDNT_CONNECT)
-		cause_set(res, REG_RETRY, "cannot connect to %s: %s", what,
+		cause_set(res, first, "cannot connect to %s: %s", what,
 		    connect_why(k, why, sizeof why));
 	else if (rc == CURLE_COULDNT_RESOLVE_PROXY)
-		cause_set(res, REG_RETRY, "cannot resolve the proxy for %s: %s",
+		cause_set(res, first, "cannot resolve the proxy for %s: %s",
 		    what, curl_detail(k, rc));
 	else if (rc == CURLE_COULDNT_RESOLVE_HOST)
-		cause_set(res, REG_RETRY, "cannot resolve host %s", host);
+		cause_set(res, first, "cannot resolve host %s", host);
 	else
 		return 0;
 	return 1;
@@ -251,7 +254,9 @@ cause_stopped(struct reg_result *res, CURLcode rc, const struct xfer *x,
 
 /*
  * The cause of a failed transfer. x->what names the server ("token server
- * HOST"; the host by default); x->host is whose certs.d to name.
+ * HOST"; the host by default); x->host is whose certs.d to name. Refused,
+ * unresolvable or failed TLS on first contact with a registry or its token
+ * server (neither has answered in this run) is final: nobody is there.
  */
 int
 cause_curl(struct regconn *k, struct reg_result *res, CURLcode rc,
@@ -259,10 +264,12 @@ cause_curl(struct regconn *k, struct reg_result *res, CURLcode rc,
 {
 	const char *host = x->host != NULL ? x->host->name : "?";
 	const char *what = x->what != NULL ? x->what : host;
+	enum reg_err first = x->redirected || (x->host != NULL &&
+	    host_has_answered(k->c, x->host)) ? REG_RETRY : REG_FATAL;
 
 	if (!cause_stopped(res, rc, x, what, k->c->opt->stall_timeout) &&
-	    !cause_tls(k, res, rc, what, host) &&
-	    !cause_connect(k, res, rc, what, host))
+	    !cause_tls(k, res, rc, what, host, first) &&
+	    !cause_connect(k, res, rc, what, host, first))
 		cause_set(res, curl_err_kind(rc), "%s: %s", what,
 		    curl_detail(k, rc));
 	res->range_broken = x->range_broken;

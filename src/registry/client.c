@@ -223,3 +223,23 @@ host_learn(struct host *h, const struct challenge *ch)
 	h->ch = *ch;
 	pthread_mutex_unlock(&h->auth_mu);
 }
+
+/* h answered a request: from now on its failures may be passing ones. */
+void
+host_answered(struct regclient *c, struct host *h)
+{
+	pthread_mutex_lock(&c->mu);
+	h->answered = 1;
+	pthread_mutex_unlock(&c->mu);
+}
+
+int
+host_has_answered(struct regclient *c, struct host *h)
+{
+	int yes;
+
+	pthread_mutex_lock(&c->mu);
+	yes = h->answered;
+	pthread_mutex_unlock(&c->mu);
+	return yes;
+}

@@ -10,7 +10,7 @@
  *   registry.c  the /v2/ ping and the API GETs, with auth rounds and redirects
  *
  * Locks: regclient.mu guards the host list and, in each host, its tokens,
- * its TLS settings; host.auth_mu its challenge and
+ * its TLS settings and `answered`; host.auth_mu its challenge and
  * credentials, and makes token fetches one at a time; host.ping_mu its
  * scheme and `pinged`, and makes pings one at a time. A regconn is its
  * thread's own. The caller's check callback may run with a host's ping_mu
@@ -53,6 +53,7 @@ struct host {
 	int insecure;		/* --insecure-registry: no TLS verification */
 	pthread_mutex_t ping_mu;	/* one ping at a time; guards pinged */
 	int pinged;
+	int answered;		/* under regclient.mu: it answered this run */
 	/* TLS settings, made on first use under regclient.mu */
 	int tls_ready;
 	char *ca_blob;		/* PEM: system + --cacert + certs.d, or NULL */
@@ -100,6 +101,7 @@ struct xfer {
 	struct host *host;	/* the one asked: the registry or another */
 	const char *what;	/* who, in causes ("token server HOST"); or host */
 	const char *req;	/* which request, for a stall: "GET /v2/"... */
+	int redirected;		/* to a redirect's target, not the registry */
 	long status;		/* known once headers are in */
 	char ctype[128];
 	char challenge[CHALLENGE_MAX];
@@ -107,6 +109,7 @@ struct xfer {
 	char retry_after[32];
 	char location[LOCATION_MAX];
 	int ctype_long, challenge_long, location_long;	/* did not fit */
+	int got_status;		/* a status line came: the host answered */
 	int headers_done;	/* the blank line after them came */
 	size_t header_bytes;	/* of every response, 1xx included */
 	int headers_big;	/* over HEADERS_MAX: stopped */
@@ -135,6 +138,8 @@ struct xfer {
 /* client.c */
 struct host *host_get(struct regclient *c, const char *name);
 int host_is_loopback(const char *name);
+void host_answered(struct regclient *c, struct host *h);
+int host_has_answered(struct regclient *c, struct host *h);
 void host_learn(struct host *h, const struct challenge *ch);
 
 /* tls.c */

@@ -114,17 +114,31 @@ ping_result(struct regconn *k, struct host *h, CURLcode rc, struct xfer *x,
 }
 
 /*
+ * Did a failed https probe meet a TLS server all the same: one whose
+ * certificate we refused, or that sent an alert (say, for the client
+ * certificate it wants)? Then the TLS error is the cause.
+ */
+static int
+probe_met_tls(const struct regconn *k, CURLcode rc)
+{
+	return rc == CURLE_PEER_FAILED_VERIFICATION ||
+	    rc == CURLE_SSL_CERTPROBLEM || strstr(k->errbuf, "alert") != NULL;
+}
+
+/*
  * Ask /v2/ once per host: is it there, does it speak the API, and which
  * auth does it want? An insecure registry that fails over https is tried
  * over http; a loopback one that answers plain http like a TLS server
- * (400, or nothing) is tried over https.
+ * (400, or nothing) is tried over https, and if no TLS server answers
+ * there either, what plain http said is the cause.
  */
 static int
 ping(struct regconn *k, struct host *h, struct reg_result *res)
 {
-	struct xfer x;
-	CURLcode rc;
-	int ret, tried_tls;
+	struct xfer x, plain;
+	char plain_err[CURL_ERROR_SIZE];
+	CURLcode rc, plain_rc = CURLE_OK;
+	int ret, tried_tls, probed = 0;
 
 	pthread_mutex_lock(&h->ping_mu);
 	if (h->pinged) {
@@ -146,13 +160,25 @@ ping(struct regconn *k, struct host *h, struct reg_result *res)
 		if (!tried_tls && host_is_loopback(h->name) && (rc == CURLE_OK ?
 		    x.status == 400 : rc == CURLE_GOT_NOTHING ||
 		    rc == CURLE_RECV_ERROR)) {
-			buf_free(&x.errbody);
-			tried_tls = 1;
+			tried_tls = probed = 1;
+			plain = x;
+			plain_rc = rc;
+			memcpy(plain_err, k->errbuf, sizeof plain_err);
 			snprintf(h->scheme, sizeof h->scheme, "https");
 			continue;
 		}
 		break;
 	}
+	if (probed && rc != CURLE_OK && rc != CURLE_ABORTED_BY_CALLBACK &&
+	    rc != CURLE_FAILED_INIT && !probe_met_tls(k, rc)) {
+		/* TLS did no better: plain http it stays, and its answer */
+		buf_free(&x.errbody);
+		x = plain;
+		rc = plain_rc;
+		memcpy(k->errbuf, plain_err, sizeof plain_err);
+		snprintf(h->scheme, sizeof h->scheme, "http");
+	} else if (probed)
+		buf_free(&plain.errbody);
 	ret = ping_result(k, h, rc, &x, res);
 	buf_free(&x.errbody);
 	pthread_mutex_unlock(&h->ping_mu);
@@ -195,6 +221,7 @@ api_send(struct api *a, int to_origin)
 	x->size = rq->size;
 	x->offset = rq->offset;
 	x->limit_rate = rq->limit_rate;
+	x->redirected = !to_origin;
 	x->req = to_origin ? rq->what : "redirect target";
 	if (rq->body != NULL) {
 		buf_free(rq->body);

@@ -25,9 +25,11 @@ struct ref;
 
 enum reg_err {
 	REG_OK = 0,
-	/* transient: connection, a stall, a timeout, 408, 429, 5xx */
+	/* transient: a stall, a reset, a timeout, 408, 429, 5xx, a host that
+	 * answered earlier in this run refusing or unresolvable */
 	REG_RETRY,
-	/* retrying will not help: 401, 403, 404, a bad or oversized answer */
+	/* retrying will not help: 401, 403, 404, a bad or oversized answer,
+	 * nobody there on first contact (refused, unknown host, TLS) */
 	REG_FATAL,
 	REG_ABORTED,	/* the check callback asked to stop */
 	REG_LOCAL,	/* the write callback failed (errno in local_errno) */

@@ -47,6 +47,7 @@ header_status(struct xfer *x)
 	x->ctype[0] = x->challenge[0] = x->content_range[0] = '\0';
 	x->retry_after[0] = x->location[0] = '\0';
 	x->ctype_long = x->challenge_long = x->location_long = 0;
+	x->got_status = 1;
 	x->headers_done = 0;
 }
 
@@ -290,6 +291,8 @@ xfer_perform(struct regconn *k, struct xfer *x)
 			rc = m->data.result;
 	curl_multi_remove_handle(k->multi, k->easy);
 	curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &x->status);
+	if (x->got_status && x->host != NULL)
+		host_answered(k->c, x->host);
 	if (aborted)
 		return CURLE_ABORTED_BY_CALLBACK;
 	if (x->stalled)
