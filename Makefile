@@ -101,7 +101,7 @@ check: deps
 # The unit and integration tests again under AddressSanitizer and UBSan,
 # and the concurrent pull, cancel and retry tests under ThreadSanitizer;
 # any report fails the run.
-SAN_TESTS  ?= t-engine t-faults t-auth t-unpack t-dashboard t-cancel
+SAN_TESTS  ?= t-engine t-faults t-auth t-unpack t-dashboard t-cancel t-misbehave
 TSAN_TESTS ?= t-faults t-dashboard t-cancel
 check-sanitize: deps
 	@$(MAKE) --no-print-directory O=build/asan SANITIZE=address,undefined OPT='-O1 -g' all units

@@ -46,7 +46,7 @@ static const char usage_text[] =
 "      --retries N              attempts per download in all (default 5)\n"
 "      --retry-delay SECONDS    wait attempt x SECONDS between attempts\n"
 "                               (default 5)\n"
-"      --stall-timeout SECONDS  abort and retry a download that received\n"
+"      --stall-timeout SECONDS  abort and retry a request that received\n"
 "                               nothing for this long (default 30)\n"
 "      --limit-rate RATE        cap each download, e.g. 500K, 2M (bytes/s)\n"
 "      --insecure-registry HOST[:PORT]  allow plain HTTP or an unverified\n"

@@ -46,7 +46,7 @@
 #                               --out OUT SET (stdout: NAME:TAG DIGEST lines)
 #
 # Checks:
-#   store_rehash DIR            every file in DIR/blobs/sha256/ hashes to its
+#   store_rehash DIR...         every file in DIR/blobs/sha256/ hashes to its
 #                               name; prints offenders; status 0 if all good.
 #   json_lines_valid FILE       every line of FILE parses as JSON.
 #   free_port                   prints a free TCP port on 127.0.0.1.
@@ -264,33 +264,34 @@ EOF
 }
 
 store_rehash() {
-    "$T_PYTHON" - "$1" <<'EOF'
+    "$T_PYTHON" - "$@" <<'EOF'
 import hashlib, os, re, sys
-top = os.path.join(sys.argv[1], "blobs", "sha256")
-if not os.path.isdir(top):
-    print("%s: not a directory" % top)
-    sys.exit(1)
 bad = 0
-for name in sorted(os.listdir(top)):
-    p = os.path.join(top, name)
-    if not os.path.isfile(p) or os.path.islink(p):
-        print("%s: not a regular file" % p)
+for top in [os.path.join(d, "blobs", "sha256") for d in sys.argv[1:]]:
+    if not os.path.isdir(top):
+        print("%s: not a directory" % top)
         bad += 1
         continue
-    if not re.fullmatch(r"[0-9a-f]{64}", name):
-        print("%s: name is not a sha256 hex digest" % p)
-        bad += 1
-        continue
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        while True:
-            b = f.read(1 << 20)
-            if not b:
-                break
-            h.update(b)
-    if h.hexdigest() != name:
-        print("%s: content hashes to %s" % (p, h.hexdigest()))
-        bad += 1
+    for name in sorted(os.listdir(top)):
+        p = os.path.join(top, name)
+        if not os.path.isfile(p) or os.path.islink(p):
+            print("%s: not a regular file" % p)
+            bad += 1
+            continue
+        if not re.fullmatch(r"[0-9a-f]{64}", name):
+            print("%s: name is not a sha256 hex digest" % p)
+            bad += 1
+            continue
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            while True:
+                b = f.read(1 << 20)
+                if not b:
+                    break
+                h.update(b)
+        if h.hexdigest() != name:
+            print("%s: content hashes to %s" % (p, h.hexdigest()))
+            bad += 1
 sys.exit(1 if bad else 0)
 EOF
 }

@@ -206,7 +206,7 @@ fetch_attempt(struct jobq *q, struct regconn *k, struct blob *b,
 	pthread_mutex_unlock(q->mu);
 
 	if (in->have < b->m->size)
-		r = reg_get_blob(k, b->src, b->m->digest, in->have,
+		r = reg_get_blob(k, b->src, b->m->digest, b->m->size, in->have,
 		    q->opt->limit_rate, on_write, on_check, f, res);
 	if (r != 0)
 		return -1;

@@ -128,8 +128,8 @@ get_config(struct image *im, struct regconn *k, const struct descriptor *d,
 		for (attempt = 1; ; attempt++) {
 			buf_init(&s.buf, d->size);
 			s.im = im;
-			if (reg_get_blob(k, &im->ref, d->digest, 0, 0, small_write,
-			    small_check, &s, &res) == 0)
+			if (reg_get_blob(k, &im->ref, d->digest, d->size, 0, 0,
+			    small_write, small_check, &s, &res) == 0)
 				break;
 			buf_free(&s.buf);
 			if (res.err != REG_RETRY || attempt >= q->opt->retries ||

@@ -2,12 +2,14 @@
  * auth.c - WWW-Authenticate challenge parsing (RFC 7235 auth-params):
  *   Bearer realm="https://auth.example/token",service="reg",scope="a:b:pull"
  * Values may be quoted (with backslash escapes) or bare tokens. Unknown
- * parameters are skipped; over-long values are rejected, never truncated.
+ * parameters are skipped; over-long values are rejected, never truncated,
+ * and named in c->toolong so that the cause can say so.
  * One header may hold several challenges ("Basic realm=x, Bearer ..."):
  * the first Bearer one is taken, else the first Basic, else the first.
  */
 #include "auth.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -19,9 +21,12 @@ skip_ws(const char *p)
 	return p;
 }
 
-/* Copy a quoted or token value at p into out; returns the end or NULL. */
+/*
+ * Copy a quoted or token value at p into out; returns the end, or NULL
+ * with *over set if it did not fit in n bytes.
+ */
 static const char *
-parse_value(const char *p, char *out, size_t n)
+parse_value(const char *p, char *out, size_t n, int *over)
 {
 	size_t o = 0;
 
@@ -33,14 +38,14 @@ parse_value(const char *p, char *out, size_t n)
 			if (*p == '\\' && p[1] != '\0')
 				p++;
 			if (o + 1 >= n)
-				return NULL;
+				return (*over = 1, NULL);
 			out[o++] = *p++;
 		}
 		p++;
 	} else {
 		while (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t') {
 			if (o + 1 >= n)
-				return NULL;
+				return (*over = 1, NULL);
 			out[o++] = *p++;
 		}
 	}
@@ -65,6 +70,10 @@ parse_one(const char **pp, struct challenge *c)
 	char key[32], tmp[1024];
 
 	memset(c, 0, sizeof *c);
+	if (n >= sizeof c->scheme) {
+		snprintf(c->toolong, sizeof c->toolong, "scheme");
+		c->toolong_max = sizeof c->scheme - 1;
+	}
 	if (n == 0 || n >= sizeof c->scheme)
 		return -1;
 	memcpy(c->scheme, p, n);
@@ -73,6 +82,7 @@ parse_one(const char **pp, struct challenge *c)
 		const char *start = p, *q;
 		char *dst;
 		size_t k, dn;
+		int over = 0;
 
 		if (*p == ',') {
 			p = skip_ws(p + 1);
@@ -108,7 +118,13 @@ parse_one(const char **pp, struct challenge *c)
 			}
 		}
 		p = skip_ws(q + 1);
-		p = parse_value(p, dst, dn);
+		p = parse_value(p, dst, dn, &over);
+		if (p == NULL && over) {
+			snprintf(c->toolong, sizeof c->toolong, "%.*s",
+			    (int)(k < sizeof c->toolong ? k :
+			    sizeof c->toolong - 1), start);
+			c->toolong_max = dn - 1;
+		}
 		if (p == NULL)
 			return -1;
 		p = skip_ws(p);
@@ -141,8 +157,12 @@ auth_parse_challenge(const char *value, struct challenge *c)
 			p++;
 		if (*p == '\0')
 			break;
-		if (parse_one(&p, &cur) != 0)
+		if (parse_one(&p, &cur) != 0) {
+			memset(c, 0, sizeof *c);
+			memcpy(c->toolong, cur.toolong, sizeof c->toolong);
+			c->toolong_max = cur.toolong_max;
 			return -1;
+		}
 		if (!have || rank(cur.scheme) > rank(c->scheme))
 			*c = cur;
 		have = 1;

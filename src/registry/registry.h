@@ -5,6 +5,12 @@
  * sessions), what is known about each registry host (scheme, whether it
  * answered /v2/) and the bearer tokens, all shared by the threads. Each
  * thread makes its requests through a regconn of its own.
+ *
+ * Every request of a call - the /v2/ ping, token requests, redirects, the
+ * GET - stops when the server shows no sign of life for --stall-timeout
+ * (REG_RETRY), and every answer read into memory has a cap: neither a
+ * silent server nor an endless answer holds a call. The caller's attempts
+ * (--retries) bound the rest.
  */
 #ifndef PULLTOP_REGISTRY_H
 #define PULLTOP_REGISTRY_H
@@ -19,8 +25,12 @@ struct ref;
 
 enum reg_err {
 	REG_OK = 0,
-	REG_RETRY,	/* transient: connection, timeout, 408, 429, 5xx */
-	REG_FATAL,	/* 401, 403, 404, bad answer: retrying will not help */
+	/* transient: a stall, a reset, a timeout, 408, 429, 5xx, a host that
+	 * answered earlier in this run refusing or unresolvable */
+	REG_RETRY,
+	/* retrying will not help: 401, 403, 404, a bad or oversized answer,
+	 * nobody there on first contact (refused, unknown host, TLS) */
+	REG_FATAL,
 	REG_ABORTED,	/* the check callback asked to stop */
 	REG_LOCAL,	/* the write callback failed (errno in local_errno) */
 };
@@ -34,9 +44,41 @@ struct reg_result {
 	char cause[256];	/* one line, no reference in it */
 };
 
-/* Called at least every 100 ms during a transfer; non-zero aborts it. */
+/*
+ * The two callbacks a caller hands to reg_get_manifest and reg_get_blob,
+ * with the ctx it passed. Both run on the calling thread, inside that
+ * call; ctx is the caller's.
+ *
+ * reg_check_fn: may I go on? Called at least every 100 ms for as long as
+ *   the call runs - the /v2/ ping, token requests, redirects and the GET
+ *   itself - whether bytes arrive or not.
+ *   - return 0 to go on, non-zero to stop: the call then fails REG_ABORTED
+ *     within about 100 ms (a blob's bytes already written stay written).
+ *   - may take the caller's own locks and read its state; must return
+ *     quickly and must not sleep: it is on the path of every poll, and it
+ *     may run while the client holds a lock of the host's that other
+ *     threads wait on (during the ping or a token request).
+ *   - must not call into the registry client (not on this regconn, which
+ *     is busy, and not reg_free): it is not reentrant.
+ *   - the stall timer (--stall-timeout) is the client's own: a check
+ *     callback need not keep one, though it may (stopping is its right).
+ *
+ * reg_write_fn: here are the next n bytes of the blob. Only the body of
+ *   the final 2xx answer comes here, in order, starting at the offset
+ *   asked for (a 200 answer's first offset bytes are dropped first); never
+ *   an error answer, a redirect's body or a 206 that starts elsewhere, and
+ *   never a byte past the descriptor's size.
+ *   - return 0 to go on; -1 with errno set to stop: the call fails
+ *     REG_LOCAL with that errno in local_errno and strerror in cause.
+ *   - may block (--limit-rate paces here): the time it takes does not
+ *     count as a stall. It runs with no lock of the client held, and may
+ *     take the caller's.
+ *   - must not call into the registry client; p is valid only during the
+ *     call.
+ *   - after any failure the caller owns what it received: the client never
+ *     takes bytes back (range_broken tells it to start over).
+ */
 typedef int (*reg_check_fn)(void *ctx);
-/* Receives blob bytes in order; 0, or -1 with errno set to abort. */
 typedef int (*reg_write_fn)(void *ctx, const void *p, size_t n);
 
 struct regclient;
@@ -63,14 +105,17 @@ int reg_get_manifest(struct regconn *k, const struct ref *r,
     reg_check_fn check, void *ctx, struct reg_result *res) WUR;
 
 /*
- * GET a blob from byte offset on, handing its bytes to write. Redirects are
- * followed without credentials to any other origin. A 200 answer to a Range
- * request has its first offset bytes skipped; a 206 starting elsewhere sets
- * range_broken and fails as REG_RETRY without writing a byte of it.
+ * GET a blob of size bytes (its descriptor's) from byte offset on, handing
+ * its bytes to write. Redirects are followed without credentials to any
+ * other origin. A 200 answer to a Range request has its first offset bytes
+ * skipped; a 206 starting elsewhere sets range_broken and fails as
+ * REG_RETRY without writing a byte of it. An answer longer than size fails
+ * REG_FATAL, before a byte of it is written when its Content-Length says
+ * so, else at the first byte past size.
  */
 int reg_get_blob(struct regconn *k, const struct ref *r, const char *digest,
-    uint64_t offset, uint64_t limit_rate, reg_write_fn write, reg_check_fn check,
-    void *ctx, struct reg_result *res) WUR;
+    uint64_t size, uint64_t offset, uint64_t limit_rate, reg_write_fn write,
+    reg_check_fn check, void *ctx, struct reg_result *res) WUR;
 
 /* The START of a Content-Range value "bytes START-END/TOTAL", or -1. */
 long long reg_content_range_start(const char *s);

@@ -4,7 +4,8 @@
  * against an independent reading of the same grammar: "bytes" in any case,
  * optional spaces, decimal digits that fit a long long, then '-'.
  *
- * registry.c links against much of the engine, so this target takes it all.
+ * It lives in src/registry/xfer.c, which links against much of the
+ * engine, so this target takes it all.
  *
  * Sources: all
  * Check-runs: 3000000
@@ -46,7 +47,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *s;
 	long long got, want;
 
-	/* registry.c keeps at most 127 bytes of the header */
+	/* xfer.c keeps at most 127 bytes of the header */
 	if (size > 4096)
 		return 0;
 	s = malloc(size + 1);

@@ -87,10 +87,15 @@ run_long_realm(void)
 	memset(p, 'a', n);
 	strcpy(p + n, "\"");
 	CHECK(auth_parse_challenge(v, &c) == -1, "over-long realm is refused");
+	CHECK(strcmp(c.toolong, "realm") == 0 && c.toolong_max == n - 1,
+	    "... and named as too long, with its limit");
 	p[n - 1] = '"';
 	p[n] = '\0';
 	CHECK(auth_parse_challenge(v, &c) == 0 && strlen(c.realm) == n - 1,
 	    "longest realm that fits is kept whole");
+	CHECK(c.toolong[0] == '\0', "... and nothing is named too long");
+	CHECK(auth_parse_challenge("Bearer realm=\"x", &c) == -1 &&
+	    c.toolong[0] == '\0', "an unterminated quote is not 'too long'");
 	free(v);
 }
 
