@@ -377,6 +377,21 @@ parse_creds(struct options *o, struct owned *w, char *arg)
 	memset(strchr(arg, ':') + 1, 'x', strlen(strchr(arg, ':') + 1));
 }
 
+/* --list, --rm, --prune, -n, --prune-age. */
+static void
+parse_store_opt(struct store_cmd *sc, int c, const char *arg)
+{
+	if (c == 'n')
+		sc->dry_run = 1;
+	else if (c == OPT_PRUNE_AGE) {
+		if (store_parse_age(arg, &sc->age) != 0)
+			usage_error("--prune-age: '%s' is not a duration like "
+			    "30m, 24h, 7d or 0", arg);
+	} else
+		store_action(sc, c == OPT_LIST ? STORE_LIST : c == OPT_RM ?
+		    STORE_RM : STORE_PRUNE);
+}
+
 /* One option; returns -1 for an unknown one (getopt said why). */
 static int
 parse_one(struct options *o, struct owned *w, int c, char *arg)
@@ -473,16 +488,9 @@ parse_one(struct options *o, struct owned *w, int c, char *arg)
 	case OPT_LIST:
 	case OPT_RM:
 	case OPT_PRUNE:
-		store_action(&w->sc, c == OPT_LIST ? STORE_LIST : c == OPT_RM ?
-		    STORE_RM : STORE_PRUNE);
-		break;
 	case 'n':
-		w->sc.dry_run = 1;
-		break;
 	case OPT_PRUNE_AGE:
-		if (store_parse_age(arg, &w->sc.age) != 0)
-			usage_error("--prune-age: '%s' is not a duration like "
-			    "30m, 24h, 7d or 0", arg);
+		parse_store_opt(&w->sc, c, arg);
 		break;
 	default:
 		return -1;

@@ -33,6 +33,7 @@
 #   BENCH_TTY_RATE   --limit-rate for that row (default 16K: ~10 s a pull)
 #   BENCH_TTY=0      skip the dashboard CPU row
 #   BENCH_TIMEOUT    seconds before one tool run is killed (default 120)
+#   BENCH_ETA=0      skip the ETA accuracy rows
 #   BENCH_SCALE=0    skip the scale case (200 images x 20 layers)
 #   BENCH_SCALE_RUNS rounds of the scale case (default 3)
 # Last, the CPU cost of --watch containerd (tests/bench-watch.sh, its own
@@ -299,6 +300,35 @@ if [ "${BENCH_TTY:-1}" != 0 ]; then
 		done
 	fi
 	rm -rf "$W/tty-store"
+fi
+
+# ---------------------------------------------------------------- the ETA
+# The header's ETA sampled every second (tests/etacheck.py) against the
+# time actually left, on the 60-layer image at -j 32 --limit-rate 16K (the
+# pull whose small layers finish first and whose biggest sets the end),
+# and on big:v1's six layers at -j 2 --limit-rate 8M (layers queued behind
+# others). Target: within +-25% once 10% of the bytes are in.
+if [ "${BENCH_ETA:-1}" != 0 ]; then
+	echo
+	echo "== ETA: the header's estimate against the time actually left, after 10% of the bytes"
+	for spec in "bench/small60:v1 32 16K" "bench/big:v1 2 8M"; do
+		set -- $spec
+		rm -rf "$W/eta-store"
+		out=$(python3 tests/etacheck.py --socket "$W/eta.sock" -- "$PULLTOP" \
+			--store "$W/eta-store" -j "$2" --limit-rate "$3" "$REGISTRY/$1" 2>&1)
+		python3 - "$out" "$spec" <<'PY'
+import json, sys
+try:
+    d = json.loads(sys.argv[1])
+except ValueError:
+    print("  %s: etacheck failed: %s" % (sys.argv[2], sys.argv[1][:200])); sys.exit()
+img, j, rate = sys.argv[2].split()
+print("  %-18s -j %-2s --limit-rate %-3s  %5.1fs  %2d samples  worst %5.1f%% %s (<= 25%%)  at %s"
+      % (img, j, rate, d.get("wall") or 0, d.get("judged", 0), 100 * d.get("worst", 1),
+         "OK" if d.get("rc") == 0 and d.get("worst", 1) <= 0.25 else "MISS", d.get("worst_at")))
+PY
+	done
+	rm -rf "$W/eta-store"
 fi
 
 # ------------------------------------------------------------------ scale

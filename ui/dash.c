@@ -256,6 +256,8 @@ dash_detail(struct dash *d)
 	d->detail_key = key;
 }
 
+static void dash_remove_now(struct dash *d);
+
 /* A key while a box is open; 1 if the box took it. */
 static int
 dash_overlay_key(struct dash *d, wint_t c, int is_key)
@@ -280,6 +282,13 @@ dash_overlay_key(struct dash *d, wint_t c, int is_key)
 		if (esc || enter)
 			d->overlay = OVERLAY_NONE;
 		return 1;
+	case OVERLAY_REMOVE:
+		if (!is_key && (c == 'y' || c == 'Y'))
+			dash_remove_now(d);
+		else if (!(esc || (!is_key && (c == 'n' || c == 'N'))))
+			return 1;
+		d->overlay = OVERLAY_NONE;
+		return 1;
 	case OVERLAY_QUIT:
 		if (!is_key && (c == 'y' || c == 'Y')) {
 			source_cancel_all(d->src);
@@ -289,6 +298,37 @@ dash_overlay_key(struct dash *d, wint_t c, int is_key)
 		return 1;
 	}
 	return 0;
+}
+
+/* d: ask before taking the selected image out of the store. */
+static void
+dash_remove(struct dash *d)
+{
+	long key = pane_selected(&d->panes[PANE_IMAGES]);
+	const struct model_image *im = rows_image(d, key);
+
+	if (d->focus != PANE_IMAGES || im == NULL) {
+		dash_status(d, "Select an image in Images to remove it");
+		return;
+	}
+	if (im->state != IMAGE_COMPLETE || im->removed) {
+		dash_status(d, im->removed ? "Already removed from the store" :
+		    "Only a complete image can be removed");
+		return;
+	}
+	d->remove_id = (int)key;
+	d->overlay = OVERLAY_REMOVE;
+}
+
+static void
+dash_remove_now(struct dash *d)
+{
+	char *cause = NULL;
+	int r = source_remove_image(d->src, d->remove_id, &cause);
+
+	if (r == 0)
+		dash_status(d, "Removed from the store");
+	dash_result(d, r, cause);
 }
 
 /* q: quit, asking first while pulls run. */
@@ -345,6 +385,7 @@ dash_act(struct dash *d, const struct key_action *a, wint_t c)
 		d->redraw_all = 1;
 		break;
 	case KEYS_QUIT:		dash_quit(d); break;
+	case KEYS_REMOVE:	dash_remove(d); break;
 	}
 }
 

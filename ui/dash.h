@@ -27,6 +27,7 @@ enum overlay {
 	OVERLAY_HELP,
 	OVERLAY_DETAIL,
 	OVERLAY_QUIT,		/* "Quit? Pulls are still running (y/n)" */
+	OVERLAY_REMOVE,		/* "Remove REF from the store? (y/n)" */
 	OVERLAY_ADD,		/* the "Add image" prompt */
 	OVERLAY_FILTER,		/* the "Filter" prompt */
 };
@@ -55,6 +56,7 @@ struct dash {
 	enum overlay overlay;
 	int detail_pane;		/* what the detail box shows */
 	long detail_key;
+	int remove_id;			/* the image d asks about */
 	struct prompt prompt;
 
 	double spark[SPARK_SLOTS];	/* speed once a second, oldest first */

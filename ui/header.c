@@ -95,6 +95,20 @@ header_draw(struct dash *d, WINDOW *w, int width)
 	else
 		draw_eta_at(v, sizeof v, s->eta, now_mono() - s->now);
 	header_field(w, 0, &x, width, "ETA", v);
+	if (s->space_free >= 0) {
+		/* free space; loud when the pulls left need more */
+		uint64_t need = s->bytes_total - s->bytes_done;
+		int low = !s->all_final && (uint64_t)s->space_free < need;
+
+		fmt_bytes(a, sizeof a, (uint64_t)s->space_free);
+		snprintf(v, sizeof v, "%s%s", a, low ? " (LOW)" : "");
+		if (x + 5 + draw_width(v) <= width) {
+			x += draw_text(w, 0, x, width - x, "free",
+			    colors_attr(ROLE_LABEL)) + 1;
+			x += draw_text(w, 0, x, width - x, v, colors_attr(low ?
+			    ROLE_STATE_FAILED : ROLE_HEADER)) + 2;
+		}
+	}
 	if (d->filter[0] != '\0') {
 		char f[300];
 		snprintf(f, sizeof f, "\"%s\"", d->filter);

@@ -29,6 +29,9 @@ const struct key_action key_table[] = {
 	  "cancels)", SRC_ADD_IMAGE, KEYS_ADD, { K('a') } },
 	{ "+ / -", "+/-", "Jobs", "one more / one fewer concurrent download",
 	  SRC_SET_JOBS, KEYS_JOBS, { K('+'), K('='), K('-'), K('_') } },
+	{ "d", NULL, NULL, "remove the selected complete image from the store "
+	  "(asks first; its blobs go when nothing else uses them)",
+	  SRC_REMOVE_IMAGE, KEYS_REMOVE, { K('d') } },
 	{ "/", "/", "Filter", "filter rows by text (Esc clears)", 0,
 	  KEYS_FILTER, { K('/') } },
 	{ "q", "q", "Quit", "quit (asks first while pulls are running)", 0,

@@ -318,10 +318,31 @@ overlay_quit(struct dash *d)
 	box_close(win);
 }
 
+static void
+overlay_remove(struct dash *d)
+{
+	const struct model_image *im = rows_image(d, d->remove_id);
+	char *q = xasprintf("Remove %s from the store? (y/n)", im != NULL ?
+	    im->ref : "?");
+	int h, w = draw_width(q) + 6;
+	WINDOW *win = box_open(d, 5, w, "Remove");
+
+	if (win != NULL) {
+		getmaxyx(win, h, w);
+		(void)h;
+		draw_text_tail(win, 2, 3, w - 4, q, colors_attr(ROLE_HEADER));
+		box_close(win);
+	}
+	free(q);
+}
+
 void
 overlay_draw(struct dash *d)
 {
 	switch (d->overlay) {
+	case OVERLAY_REMOVE:
+		overlay_remove(d);
+		break;
 	case OVERLAY_HELP:
 		overlay_help(d);
 		break;

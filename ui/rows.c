@@ -186,8 +186,9 @@ rows_image_state(const struct model_image *im, char *out, size_t n)
 		    im->note ? im->note : "");
 		break;
 	case IMAGE_COMPLETE:
-		snprintf(out, n, "Complete %.19s%s", im->digest ? im->digest : "",
-		    im->up_to_date ? " (up to date)" : "");
+		snprintf(out, n, "%s %.19s%s", im->removed ? "Removed" :
+		    "Complete", im->digest ? im->digest : "",
+		    !im->removed && im->up_to_date ? " (up to date)" : "");
 		break;
 	case IMAGE_FAILED:
 		snprintf(out, n, "Failed: %s", im->error ? im->error :

@@ -112,6 +112,19 @@ next_job(struct jobq *q)
 	return NULL;
 }
 
+/* What is free on the store's filesystem, for the header; no lock held. */
+static void
+jq_space(struct jobq *q)
+{
+	uint64_t free_bytes;
+
+	if (store_free_bytes(q->store, &free_bytes) != 0)
+		return;
+	pthread_mutex_lock(q->mu);
+	model_set_space(q->m, (int64_t)free_bytes);
+	pthread_mutex_unlock(q->mu);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -129,6 +142,7 @@ worker_main(void *arg)
 		q->active++;
 		pthread_mutex_unlock(q->mu);
 		fetch_blob(q, k, b);
+		jq_space(q);
 		pthread_mutex_lock(q->mu);
 		b->running = 0;
 		q->active--;
@@ -325,6 +339,98 @@ eng_retry_all(void *impl)
 	return n;
 }
 
+/* Is blob id used by an image of this run other than skip, still kept? */
+static int
+used_elsewhere(struct jobq *q, int id, int skip)
+{
+	struct model_blob *b = q->blobs[id]->m;
+	int i;
+
+	for (i = 0; i < b->nimages; i++)
+		if (b->images[i] != skip && !q->images[b->images[i]]->m->removed)
+			return 1;
+	return 0;
+}
+
+/*
+ * Lock held: the blobs of im that this run no longer holds once it is
+ * removed: its layers no other image of the run uses, and its manifest
+ * and config unless another image of the run is the same manifest.
+ */
+static int
+forget_list(struct jobq *q, struct image *im, char ***out)
+{
+	struct manifest m;
+	char *cause = NULL, **v;
+	int i, n = 0, same = 0;
+
+	v = xcalloc((size_t)im->nlayers + 2, sizeof *v);
+	for (i = 0; i < im->nlayers; i++)
+		if (!used_elsewhere(q, im->layers[i], im->id))
+			v[n++] = xstrdup(q->blobs[im->layers[i]]->m->digest);
+	for (i = 0; i < q->nimages; i++)
+		if (i != im->id && !q->images[i]->m->removed &&
+		    strcmp(q->images[i]->digest, im->digest) == 0)
+			same = 1;
+	if (!same && im->manifest.len > 0 && manifest_parse(im->manifest.data,
+	    im->manifest.len, im->media_type, &m, &cause) == 0) {
+		v[n++] = xstrdup(im->digest);
+		v[n++] = xstrdup(m.config.digest);
+		manifest_free(&m);
+	}
+	free(cause);
+	*out = v;
+	return n;
+}
+
+/*
+ * d: take a complete image out of the store (its index.json entry), then
+ * prune the blobs nothing else reaches any more; partials are left alone.
+ */
+static int
+eng_remove_image(void *impl, int id, char **cause)
+{
+	struct jobq *q = impl;
+	struct store_prune p = { .age = 1e18 };
+	struct image *im;
+	char *ref, **forget;
+	int r, n;
+
+	pthread_mutex_lock(q->mu);
+	im = id >= 0 && id < q->nimages ? q->images[id] : NULL;
+	if (im == NULL || im->m->state != IMAGE_COMPLETE || im->m->removed) {
+		pthread_mutex_unlock(q->mu);
+		*cause = xstrdup(im != NULL && im->m->removed ? "already removed "
+		    "from the store" : "only a complete image can be removed");
+		return -1;
+	}
+	ref = xstrdup(im->ref.full);
+	n = forget_list(q, im, &forget);
+	pthread_mutex_unlock(q->mu);
+	r = store_index_remove(q->store, ref, cause);
+	if (r == 0 && store_lease_forget(q->store, (const char *const *)forget,
+	    n) != 0) {
+		/* still in the lease: the next prune after this run takes them */
+	}
+	while (n > 0)
+		free(forget[--n]);
+	free(forget);
+	if (r == 0 && store_prune(q->store, &p, cause) != 0)
+		r = -1;
+	free(ref);
+	if (r < 0)
+		return -1;
+	pthread_mutex_lock(q->mu);
+	im->m->removed = 1;
+	model_touch_image(q->m, im->m);
+	model_event(q->m, 0, EV_NOTE, im->id, -1, "removed from the store "
+	    "(%llu unused blobs, %llu bytes freed)",
+	    (unsigned long long)p.blobs, (unsigned long long)p.blob_bytes);
+	pthread_mutex_unlock(q->mu);
+	jq_space(q);
+	return 0;
+}
+
 static void
 eng_cancel_all(void *impl)
 {
@@ -407,6 +513,7 @@ static const struct source_ops engine_ops = {
 	.retry_all = eng_retry_all,
 	.add_image = eng_add_image,
 	.set_jobs = eng_set_jobs,
+	.remove_image = eng_remove_image,
 	.cancel_all = eng_cancel_all,
 	.free = eng_free,
 };
@@ -434,10 +541,12 @@ engine_new(const struct options *opt, char **cause)
 	s = xcalloc(1, sizeof *s);
 	s->name = "pulltop";
 	s->caps = SRC_CANCEL_BLOB | SRC_RETRY_BLOB | SRC_CANCEL_IMAGE |
-	    SRC_RETRY_IMAGE | SRC_RETRY_ALL | SRC_ADD_IMAGE | SRC_SET_JOBS;
+	    SRC_RETRY_IMAGE | SRC_RETRY_ALL | SRC_ADD_IMAGE | SRC_SET_JOBS |
+	    SRC_REMOVE_IMAGE;
 	s->ops = &engine_ops;
 	s->impl = q;
 	s->model = q->m;
 	eng_set_jobs(q, opt->jobs);
+	jq_space(q);
 	return s;
 }

@@ -25,6 +25,7 @@ struct model {
 	double started;
 	int jobs_limit;
 	double rate_cap;
+	int64_t space_free;
 	enum model_final final;
 
 	struct model_image **images;
@@ -114,6 +115,7 @@ model_new(void)
 		m->wake_wr = p[1];
 	}
 	m->started = now_mono();
+	m->space_free = -1;
 	m->hash_cap = 256;
 	m->hash = xmalloc(m->hash_cap * sizeof *m->hash);
 	memset(m->hash, 0xff, m->hash_cap * sizeof *m->hash);
@@ -228,6 +230,16 @@ void
 model_set_rate_cap(struct model *m, double bytes_per_s)
 {
 	m->rate_cap = bytes_per_s;
+}
+
+void
+model_set_space(struct model *m, int64_t free_bytes)
+{
+	if (m->space_free == free_bytes)
+		return;
+	m->space_free = free_bytes;
+	m->gen++;
+	wake(m);
 }
 
 void
@@ -540,6 +552,7 @@ model_view_get(struct model *m, struct model_view *v)
 	v->started = m->started;
 	v->jobs_limit = m->jobs_limit;
 	v->rate_cap = m->rate_cap;
+	v->space_free = m->space_free;
 	v->final = m->final;
 	v->nimages = m->nimages;
 	v->nblobs = m->nblobs;

@@ -126,6 +126,7 @@ struct model_image {
 	int *layers;		/* blob ids, manifest order */
 	int nlayers;
 	int up_to_date;		/* every layer already existed */
+	int removed;		/* taken out of the store afterwards */
 	double started, finished;
 	/* derived by model_snapshot, outside the lock */
 	int layers_done;
@@ -171,6 +172,7 @@ struct snapshot {
 	double started;
 	int jobs_limit;		/* 0: the source has no such limit */
 	double rate_cap;	/* bytes/s a download may reach, 0: none */
+	int64_t space_free;	/* bytes free where the source stores, -1 */
 	int nimages, nblobs;
 	struct model_image *images;
 	struct model_blob *blobs;
@@ -231,6 +233,8 @@ void model_set_str(struct model *m, char **field, uint64_t *meta_gen,
 void model_set_jobs(struct model *m, int jobs_limit);
 /* The most one download may get (--limit-rate), for the estimate. */
 void model_set_rate_cap(struct model *m, double bytes_per_s);
+/* Bytes free on the filesystem the source stores on (-1: unknown). */
+void model_set_space(struct model *m, int64_t free_bytes);
 /* Say who decides all_final (enum model_final above); wakes the view. */
 void model_set_final(struct model *m, enum model_final f);
 /* Append an event, formatted; wakes the view. */

@@ -12,6 +12,7 @@ struct model_view {
 	double started;
 	int jobs_limit;
 	double rate_cap;
+	int64_t space_free;
 	enum model_final final;
 	int nimages, nblobs;
 	struct model_image **images;

@@ -164,6 +164,7 @@ copy_changed(struct model *m, struct snapshot *s)
 	s->started = v.started;
 	s->jobs_limit = v.jobs_limit;
 	s->rate_cap = v.rate_cap;
+	s->space_free = v.space_free;
 	s->final = v.final;
 }
 

@@ -94,6 +94,35 @@ lease_note(struct store *s, const char *digest)
 	return r;
 }
 
+int
+store_lease_forget(struct store *s, const char *const *digests, int n)
+{
+	const char *key;
+	json_t *v;
+	char line[80];
+	int fd, i, r = 0;
+
+	/* exclusive: a prune elsewhere never reads the lease half written */
+	if ((fd = store_lock(s, LOCK_EX)) < 0)
+		return -1;
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; s->held != NULL && i < n; i++)
+		json_object_del(s->held, digests[i]);
+	if (s->lease_fd >= 0 && ftruncate(s->lease_fd, 0) != 0)
+		r = -1;
+	json_object_foreach(s->held, key, v) {
+		int len = snprintf(line, sizeof line, "%s\n", key);
+
+		(void)v;
+		if (r == 0 && s->lease_fd >= 0 &&
+		    write_all(s->lease_fd, line, (size_t)len) != 0)
+			r = -1;
+	}
+	pthread_mutex_unlock(&s->mu);
+	store_unlock(fd);
+	return r;
+}
+
 void
 lease_close(struct store *s)
 {

@@ -164,6 +164,14 @@ struct store_prune {
 int store_prune(struct store *s, struct store_prune *p, char **cause) WUR;
 
 /*
+ * This process no longer holds these blobs (an image of its run was taken
+ * out of the store): its lease stops naming them, so a prune may take the
+ * ones nothing else reaches. 0, or -1.
+ */
+int store_lease_forget(struct store *s, const char *const *digests, int n)
+    WUR;
+
+/*
  * What pruning would free now, as a phrase for an error line: "pulltop
  * --prune frees 212 MB of old partials" (malloc'd).
  */
