@@ -685,7 +685,10 @@ main(int argc, char **argv)
 	parse_args(argc, argv, &o, &w, &refs);
 	if (w.sc.action != 0 || w.sc.dry_run)
 		return store_command(&o, &w.sc, argc - optind, argv + optind);
-	if (w.watch == NULL && (blocked = check_mirrors(&o, &refs)) > 0 &&
+	/* mirrors are pulltop's to use: a watch or an engine that pulls
+	 * (--via) has its own */
+	if (w.watch == NULL && o.via == NULL &&
+	    (blocked = check_mirrors(&o, &refs)) > 0 &&
 	    refs.n == 0) {
 		refs_free(&refs);
 		if (w.creds != NULL)
