@@ -261,7 +261,7 @@ struct unpack {
 	struct fixmap fix;
 
 	/* scratch */
-	struct buf path, hard, link, todo, msg;
+	struct buf path, hard, link, todo;
 };
 
 /* unpack.c: helpers */
