@@ -81,7 +81,7 @@ grep -q 'stalled: no data for 3s' "$OUT" && t_pass "stall: aborted and retried a
 # two phases in one pull: reset once, then the retry's Range is ignored
 rm -rf "$T/store-ign"; proxy_reset
 proxy_set '{"reset_after": 1500000, "times": 1, "only": "'"${BIG_LAYER0#sha256:}"'"}'
-( sleep 0.1; while ! proxy_stats | json_get 'd["resets"]' | grep -q '^[1-9]'; do sleep 0.05; done
+( sleep 0.1; while ! proxy_stats | grep -qE '"resets": [1-9]'; do sleep 0.05; done
   proxy_set '{"ignore_range": true}' ) &
 helper=$!
 S=$T/store-ign OUT=$T/ign.out
@@ -95,7 +95,7 @@ n=$(proxy_stats | json_get "sum(1 for r in d['requests'] if r['path'].endswith('
 # --- a 206 with the wrong Content-Range: never spliced, restarted from 0
 rm -rf "$T/store-bad"; proxy_reset
 proxy_set '{"reset_after": 1500000, "times": 1, "only": "'"${BIG_LAYER0#sha256:}"'"}'
-( while ! proxy_stats | json_get 'd["resets"]' | grep -q '^[1-9]'; do sleep 0.05; done
+( while ! proxy_stats | grep -qE '"resets": [1-9]'; do sleep 0.05; done
   proxy_set '{"bad_range": true, "times": 1}' ) &
 helper=$!
 S=$T/store-bad OUT=$T/bad.out
