@@ -294,7 +294,7 @@ fetch_blob(struct jobq *q, struct regconn *k, struct blob *b)
 	struct reg_result res;
 	struct ingest in;
 	struct fetch f;
-	int r, settled;
+	int r, settled, partial;
 
 	for (;;) {
 		if (fetch_open(q, b, &in) != 0)
@@ -303,14 +303,14 @@ fetch_blob(struct jobq *q, struct regconn *k, struct blob *b)
 		if (res.range_broken && store_ingest_reset(&in) != 0) {
 			/* the next open re-hashes and resets anyway */
 		}
+		partial = in.digest[0] != '\0';	/* close clears it */
 		store_ingest_close(&in);
 		pthread_mutex_lock(q->mu);
 		if (r == 0) {
 			st_blob_finish(q, b, BLOB_DONE, NULL);
 			settled = 1;
 		} else
-			settled = fetch_failed(q, b, &f, &res,
-			    in.digest[0] != '\0');
+			settled = fetch_failed(q, b, &f, &res, partial);
 		pthread_mutex_unlock(q->mu);
 		if (settled)
 			return;
