@@ -161,7 +161,7 @@ sweep_blobs(struct store *s, json_t *keep, struct store_prune *p)
 	while ((e = readdir(d)) != NULL) {
 		if (strlen(e->d_name) != 64 || !is_hex64(e->d_name))
 			continue;
-		snprintf(digest, sizeof digest, "sha256:%s", e->d_name);
+		snprintf(digest, sizeof digest, "sha256:%.64s", e->d_name);
 		if (json_object_get(keep, digest) != NULL ||
 		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			continue;
