@@ -154,4 +154,12 @@ int theme_load(const char *spec, struct theme *out, char *name,
  */
 int theme_list(char names[][THEME_NAME_MAX], int max);
 
+/*
+ * Copy src (n bytes, or up to its NUL if n is (size_t)-1) into dst for a
+ * message: at most max bytes, control characters and bad UTF-8 as '?',
+ * "..." if cut (theme.c; theme_find.c uses it too).
+ */
+void theme_clean(char *dst, size_t dstn, const char *src, size_t n,
+    size_t max);
+
 #endif
