@@ -338,8 +338,10 @@ elif ! grep -q "^$L: Sending\|^$L: Loading layer" "$T/l1.out"; then
 else
 	t_pass docker-load
 fi
+# docker's event times are whole seconds: the window starts in the second
+# after the first load's, or that load's event can fall inside it
+sleep 1.1
 t0=$(date +%s)
-sleep 1.1	# docker's event times are whole seconds
 t1=$(date +%s.%N)
 "$P" --store "$S" --load docker --progress=plain "$L" >"$T/l2.out" 2>"$T/l2.err"
 rc=$?
