@@ -30,15 +30,12 @@ static int __attribute__((format(printf, 3, 4)))
 hfail(struct hctx *c, const struct toml *at, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg, *clean;
+	char *where = xasprintf("%s:%d", c->path, at->line);
 
 	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
+	cause_at(c->cause, where, fmt, ap);
 	va_end(ap);
-	clean = clean_dup(msg);
-	*c->cause = xasprintf("%s:%d: %s", c->path, at->line, clean);
-	free(clean);
-	free(msg);
+	free(where);
 	return -1;
 }
 

@@ -97,6 +97,17 @@ clean_dup(const char *s)
 	return c;
 }
 
+int
+cause_at(char **cause, const char *where, const char *fmt, va_list ap)
+{
+	char *msg = xvasprintf(fmt, ap), *clean = clean_dup(msg);
+
+	*cause = xasprintf("%s: %s", where, clean);
+	free(clean);
+	free(msg);
+	return -1;
+}
+
 /* ------------------------------------------------------------ URLs */
 
 void

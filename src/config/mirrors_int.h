@@ -7,6 +7,7 @@
 
 #include "config.h"
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #define HOSTS_DIR_DEFAULT	"/etc/containerd/certs.d"
@@ -42,6 +43,8 @@ void url_free(struct url *u);
 
 /* s made printable (sanitize()) in a malloc'd copy: causes are one line. */
 char *clean_dup(const char *s);
+/* *cause = "WHERE: message" with the message made printable; -1. */
+int cause_at(char **cause, const char *where, const char *fmt, va_list ap);
 
 /* 1 if s is host[:port] as a reference names a registry. */
 int registry_name_valid(const char *s);

@@ -44,15 +44,10 @@ static int __attribute__((format(printf, 3, 4)))
 rfail(char **cause, const char *path_line, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg, *clean;
 
 	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
+	cause_at(cause, path_line, fmt, ap);
 	va_end(ap);
-	clean = clean_dup(msg);
-	*cause = xasprintf("%s: %s", path_line, clean);
-	free(clean);
-	free(msg);
 	return -1;
 }
 
