@@ -18,6 +18,7 @@
 #define PULLTOP_ENGINE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "engine.h"
 #include "config.h"
@@ -80,6 +81,7 @@ struct jobq {
 	int nworkers;
 	int image_threads;
 	int quit;
+	_Atomic long long space_ms;	/* when jq_space last ran (monotonic) */
 };
 
 /* jobq.c */

@@ -112,12 +112,19 @@ next_job(struct jobq *q)
 	return NULL;
 }
 
-/* What is free on the store's filesystem, for the header; no lock held. */
+/* What is free on the store's filesystem, for the header; no lock held.
+ * Unless forced, at most every half second: not a statvfs per blob. */
 static void
-jq_space(struct jobq *q)
+jq_space(struct jobq *q, int force)
 {
+	long long now = (long long)(now_mono() * 1000), last = q->space_ms;
 	uint64_t free_bytes;
 
+	if (!force && (now - last < 500 ||
+	    !atomic_compare_exchange_strong(&q->space_ms, &last, now)))
+		return;
+	if (force)
+		q->space_ms = now;
 	if (store_free_bytes(q->store, &free_bytes) != 0)
 		return;
 	pthread_mutex_lock(q->mu);
@@ -142,7 +149,7 @@ worker_main(void *arg)
 		q->active++;
 		pthread_mutex_unlock(q->mu);
 		fetch_blob(q, k, b);
-		jq_space(q);
+		jq_space(q, 0);
 		pthread_mutex_lock(q->mu);
 		b->running = 0;
 		q->active--;
@@ -427,7 +434,7 @@ eng_remove_image(void *impl, int id, char **cause)
 	    "(%llu unused blobs, %llu bytes freed)",
 	    (unsigned long long)p.blobs, (unsigned long long)p.blob_bytes);
 	pthread_mutex_unlock(q->mu);
-	jq_space(q);
+	jq_space(q, 1);
 	return 0;
 }
 
@@ -547,6 +554,6 @@ engine_new(const struct options *opt, char **cause)
 	s->impl = q;
 	s->model = q->m;
 	eng_set_jobs(q, opt->jobs);
-	jq_space(q);
+	jq_space(q, 1);
 	return s;
 }

@@ -64,37 +64,65 @@ unpacked_estimate(const struct descriptor *d)
 static uint64_t
 still_to_fetch(struct store *s, const struct descriptor *d, json_t *mine)
 {
-	uint64_t have;
+	uint64_t have, need;
 
 	if (json_object_get(mine, d->digest) != NULL ||
 	    json_object_get(s->reserved, d->digest) != NULL ||
+	    json_object_get(s->touched, d->digest) != NULL ||
 	    blob_there(s, d->digest, d->size))
 		return 0;
-	json_object_set_new(mine, d->digest, json_integer((json_int_t)d->size));
 	have = gc_partial_size(s, d->digest);
-	return have < d->size ? d->size - have : 0;
+	need = have < d->size ? d->size - have : 0;
+	json_object_set_new(mine, d->digest, json_integer((json_int_t)need));
+	return need;
 }
 
-/* What the images of this run that passed before still have to fetch.
- * s->mu held. */
+/* What the images of this run that passed before still have to fetch:
+ * the sum counted for blobs not opened yet, and what the partials of
+ * those being fetched still lack. s->mu held. */
 static uint64_t
 pending(struct store *s)
 {
 	const char *dg;
 	json_t *v;
 	void *tmp;
-	uint64_t n = 0, size, have;
+	uint64_t n = s->res_sum, size, have;
 
-	json_object_foreach_safe(s->reserved, tmp, dg, v) {
+	json_object_foreach_safe(s->touched, tmp, dg, v) {
 		size = (uint64_t)json_integer_value(v);
 		if (blob_there(s, dg, size)) {
-			json_object_del(s->reserved, dg);
+			json_object_del(s->touched, dg);
 			continue;
 		}
 		have = gc_partial_size(s, dg);
 		n += have < size ? size - have : 0;
 	}
 	return n;
+}
+
+void
+space_touch(struct store *s, const char *digest, uint64_t size)
+{
+	json_t *v;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->reserved != NULL &&
+	    (v = json_object_get(s->reserved, digest)) != NULL) {
+		s->res_sum -= (uint64_t)json_integer_value(v);
+		json_object_del(s->reserved, digest);
+		json_object_set_new(s->touched, digest,
+		    json_integer((json_int_t)size));
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+space_done(struct store *s, const char *digest)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->touched != NULL)
+		json_object_del(s->touched, digest);
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* The nearest existing directory at or above path (malloc'd). */
@@ -150,15 +178,18 @@ int
 store_space_check(struct store *s, const struct manifest *m,
     size_t manifest_len, const char *unpack_dir, char **cause)
 {
-	json_t *mine = json_object();
+	json_t *mine = json_object(), *v;
+	const char *dg;
 	uint64_t dl = 2 * (uint64_t)manifest_len, est = 0, other, avail, uavail;
 	dev_t dev, udev;
 	char *udir = NULL, a[32], b[32];
 	int i, r = -1, same = 1;
 
 	pthread_mutex_lock(&s->mu);
-	if (s->reserved == NULL)
+	if (s->reserved == NULL) {
 		s->reserved = json_object();
+		s->touched = json_object();
+	}
 	dl += still_to_fetch(s, &m->config, mine);
 	for (i = 0; i < m->nlayers; i++) {
 		dl += still_to_fetch(s, &m->layers[i], mine);
@@ -191,6 +222,8 @@ store_space_check(struct store *s, const struct manifest *m,
 		free(udir);
 		return -1;
 	}
+	json_object_foreach(mine, dg, v)
+		s->res_sum += (uint64_t)json_integer_value(v);
 	json_object_update(s->reserved, mine);
 	r = 0;
 out:

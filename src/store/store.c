@@ -382,6 +382,7 @@ store_close(struct store *s)
 		return;
 	lease_close(s);
 	json_decref(s->reserved);
+	json_decref(s->touched);
 	pthread_mutex_destroy(&s->mu);
 	free(s->dir);
 	free(s);
@@ -557,6 +558,7 @@ store_ingest_open(struct store *s, const char *digest, uint64_t size,
 	in->size = size;
 	in->hash = sha256_new();
 	in->have = (uint64_t)st.st_size;
+	space_touch(s, digest, size);
 	if (in->have > size) {
 		if (store_ingest_reset(in) != 0) {
 			*cause = xasprintf("%s: %s", in->path, strerror(errno));
@@ -675,6 +677,7 @@ store_ingest_commit(struct store *s, struct ingest *in, char **cause)
 	}
 	store_unlock(fd);
 	free(dst);
+	space_done(s, in->digest);
 	/* the rename is made durable by store_index_set, before any
 	 * index.json entry can point at the blob */
 	return 0;

@@ -31,9 +31,22 @@ struct store {
 	int lease_fd;		/* -1 until this process first holds a blob */
 	char *lease_path;
 	json_t *held;		/* digests written to the lease: a set */
-	json_t *reserved;	/* digest -> size: space counted on by images
-				   of this run (space.c) */
+	/*
+	 * Space counted on by the images of this run (space.c): reserved
+	 * maps a digest no download of ours has opened yet to what it still
+	 * needed when it was counted, res_sum is their sum; once its ingest
+	 * opens, the digest moves to touched (digest -> size), whose
+	 * partials are measured, and leaves it when it is committed. So a
+	 * check costs O(blobs being fetched), not O(blobs of the run).
+	 */
+	json_t *reserved;
+	json_t *touched;
+	uint64_t res_sum;
 };
+
+/* space.c, s->mu not held: digest's ingest opened / committed. */
+void space_touch(struct store *s, const char *digest, uint64_t size);
+void space_done(struct store *s, const char *digest);
 
 /* store.c */
 void fsync_dir(const char *dir);
