@@ -27,6 +27,8 @@
 #include "util.h"
 
 #define MAX_WORKERS 32
+/* threads per job: one downloads while another fsyncs and commits */
+#define WORKERS_PER_JOB 2
 
 /* A small set of image ids (the images that still want a blob). */
 struct idset {
@@ -41,6 +43,8 @@ struct blob {
 	struct idset want;	/* images (not cancelled) that want it */
 	int cancel;		/* the worker must stop */
 	int running;		/* a worker holds it */
+	int slot;		/* and counts in q->active: it downloads (a
+				 * blob being committed gives its slot back) */
 };
 
 struct image {
@@ -77,7 +81,7 @@ struct jobq {
 	int nblobs, cap_blobs;
 	int scan_from;		/* no WAITING blob below this index */
 	int jobs_limit, active;
-	pthread_t workers[MAX_WORKERS];
+	pthread_t workers[MAX_WORKERS * WORKERS_PER_JOB];
 	int nworkers;
 	int image_threads;
 	int quit;
@@ -93,6 +97,10 @@ void jq_blob_wake(struct jobq *q, struct blob *b);
 void jq_image_wake(struct jobq *q, struct image *im);
 /* Wait on cond until deadline (monotonic) or a change; lock held. */
 void jq_wait_until(struct jobq *q, pthread_cond_t *c, double deadline);
+/* Lock held: blob b's worker takes a download slot (waits for one under
+ * -j), or gives it back once the bytes are in and it commits. */
+void jq_slot_take(struct jobq *q, struct blob *b);
+void jq_slot_give(struct jobq *q, struct blob *b);
 /* Find or add a layer blob; lock held. */
 struct blob *jq_blob_add(struct jobq *q, const struct ref *src,
     const char *digest, const char *media_type, uint64_t size);

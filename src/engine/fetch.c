@@ -202,6 +202,7 @@ fetch_attempt(struct jobq *q, struct regconn *k, struct blob *b,
 	f->last_byte = f->last_pub = f->t0 = now_mono();
 	f->pub_bytes = f->have0 = in->have;
 	pthread_mutex_lock(q->mu);
+	jq_slot_take(q, b);	/* a retry after a failed commit */
 	st_blob_attempt(q, b, in->have);
 	pthread_mutex_unlock(q->mu);
 
@@ -213,6 +214,9 @@ fetch_attempt(struct jobq *q, struct regconn *k, struct blob *b,
 	pthread_mutex_lock(q->mu);
 	publish(f, now_mono());
 	st_blob_verifying(q, b);
+	/* the fsync and rename need no connection: let the next download
+	 * start on another worker meanwhile */
+	jq_slot_give(q, b);
 	pthread_mutex_unlock(q->mu);
 	if (in->have != b->m->size) {
 		/* the server closed early and said it was done */

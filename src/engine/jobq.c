@@ -146,19 +146,42 @@ worker_main(void *arg)
 			continue;
 		}
 		b->running = 1;
+		b->slot = 1;
 		q->active++;
 		pthread_mutex_unlock(q->mu);
 		fetch_blob(q, k, b);
 		jq_space(q, 0);
 		pthread_mutex_lock(q->mu);
 		b->running = 0;
-		q->active--;
+		jq_slot_give(q, b);
 		jq_changed(q);
 		pthread_cond_broadcast(&q->work);
 	}
 	pthread_mutex_unlock(q->mu);
 	reg_conn_free(k);
 	return NULL;
+}
+
+void
+jq_slot_take(struct jobq *q, struct blob *b)
+{
+	while (!b->slot) {
+		if (q->active < q->jobs_limit || b->cancel || q->quit) {
+			q->active++;
+			b->slot = 1;
+		} else
+			pthread_cond_wait(&q->work, q->mu);
+	}
+}
+
+void
+jq_slot_give(struct jobq *q, struct blob *b)
+{
+	if (!b->slot)
+		return;
+	b->slot = 0;
+	q->active--;
+	pthread_cond_broadcast(&q->work);
 }
 
 struct blob *
@@ -201,7 +224,7 @@ eng_set_jobs(void *impl, int n)
 		n = MAX_WORKERS;
 	pthread_mutex_lock(q->mu);
 	q->jobs_limit = n;
-	while (q->nworkers < n && !q->quit) {
+	while (q->nworkers < n * WORKERS_PER_JOB && !q->quit) {
 		if (pthread_create(&q->workers[q->nworkers], NULL, worker_main,
 		    q) != 0)
 			break;
