@@ -80,6 +80,7 @@ struct jobq {
 	int nworkers;
 	int image_threads;
 	int quit;
+	int gave_up;		/* cancel_all stopped an image midway */
 };
 
 /* jobq.c */

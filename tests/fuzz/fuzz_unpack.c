@@ -20,7 +20,7 @@
  * it again through a saved fd. Without the rights for that it refuses to
  * run.
  *
- * Sources: src/unpack/dirtree.c src/unpack/entry.c src/unpack/fixup.c src/unpack/layer.c src/unpack/remove.c src/unpack/stream.c src/unpack/unpack.c src/unpack/walk.c src/util/digest.c src/util/util.c
+ * Sources: src/unpack/dirtree.c src/unpack/entry.c src/unpack/fixup.c src/unpack/layer.c src/unpack/remove.c src/unpack/stream.c src/unpack/trash.c src/unpack/unpack.c src/unpack/walk.c src/util/digest.c src/util/util.c
  * Check-runs: 5000
  * Packages: libarchive zlib libzstd libcrypto
  */
