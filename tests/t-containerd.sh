@@ -274,7 +274,12 @@ if ctrd_start "$T/c2"; then
 	proxy_set '{"rate": 2000000, "stall_after": 1500000, "only": "'"$BIG_L0"'", "times": 1}'
 	fetch testns "$BIG" >"$T/ctr3.out" 2>&1 &
 	c3=$!
-	sleep 5
+	# until the watcher and pulltop both say Stalled (at most 15 s)
+	for ((i = 0; i < 150; i++)); do
+		grep -q "^blob ${BIG_L0:0:12} Stalled " "$OUT" &&
+		    grep -qx "${BIG_L0:0:12}: Stalled" "$T/sp.out" && break
+		sleep 0.1
+	done
 	check "stall: the layer that stopped growing shows Stalled (--stall-timeout 2)" "
 rows = blob_rows('${BIG_L0:0:12}')
 st = [r for r in rows if r[2] == 'Stalled']
@@ -289,7 +294,14 @@ if int(st[-1][3]) != 1048576: fail('stalled at %s bytes, not 1 MiB' % st[-1][3])
 		ctr -a "$CTRD_SOCK" -n testns leases rm --sync "$l" >/dev/null
 	done
 	left=$(ls "$CTRD_ROOT/io.containerd.content.v1.content/ingest" | wc -l)
-	sleep 4.5
+	# until the watcher says Aborted and Failed, and pulltop both (15 s)
+	for ((i = 0; i < 150; i++)); do
+		grep -q "^blob ${BIG_L0:0:12} Aborted " "$OUT" &&
+		    grep -q "^image testns@$BIG_MF Failed " "$OUT" &&
+		    grep -q "^${BIG_L0:0:12}: Aborted" "$T/sp.out" &&
+		    grep -q "the pull stopped" "$T/sp.err" && break
+		sleep 0.1
+	done
 	t_kill_pid "$wp"
 	t_kill_pid "$pp"
 	[ "$ingests" -ge 1 ] && [ "$left" -eq 0 ] &&

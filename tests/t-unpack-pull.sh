@@ -2,8 +2,10 @@
 # t-unpack-pull.sh - --unpack through the real binary and registry: the
 # rootfs equals GNU tar's extraction of the same layers, names map as
 # documented, extraction is reported docker's way and not redone; SIGTERM
-# while extracting exits 143 at once and leaves no staging folder, and a
-# SIGKILLed unpack's staging folder is swept by the next pull.
+# while extracting exits 143 within a second (however deep the tree: the
+# staging folder is moved whole into DIR/.pulltop-trash, not deleted on
+# the way out), the next pull empties the trash, and a SIGKILLed unpack's
+# staging folder is swept by the next pull.
 set -u
 . "$(dirname "$0")/lib.sh"
 T=${TMPDIR_TEST:-$(t_tmpdir)}
@@ -75,9 +77,10 @@ out=$($P --store "$S" --unpack "$T/u-file" -q "$ref" 2>&1); rc=$?
 # Signals during an unpack. Two images are pushed here, each of one layer
 # that takes seconds to unpack (tests/mklayers.py): test/zeros:v1 (a file
 # of 512 MiB of zeros) and test/deep:v1 (10,000 nested directories).
-# SIGTERM while zeros extracts: exit 143 within a second, no staging
-# folder; after a SIGKILL during deep the next pull sweeps the staging
-# folder left behind.
+# SIGTERM while zeros or deep extracts: exit 143 within a second, the
+# staging folder moved whole into the trash, which the next pull (of
+# another image) empties; after a SIGKILL during deep the next pull sweeps
+# the staging folder left behind.
 if ! python3 - "$T_ROOT/tests" "$T/layers" "$REGISTRY" >"$T/push.out" 2>&1 <<'PY'
 import os, sys, types
 sys.path.insert(0, sys.argv[1])
@@ -95,9 +98,9 @@ then
 	t_fail "test/zeros:v1 and test/deep:v1 pushed" "$(tail -n 3 "$T/push.out")"
 fi
 
-# pull_bg REF DIR: pull REF unpacking into DIR in the background (pid in
-# bg); back once its staging folder has something and half a second more
-# went by
+# pull_bg REF DIR [SECS]: pull REF unpacking into DIR in the background
+# (pid in bg); back once its staging folder has something and SECS more
+# (half a second) went by
 pull_bg() {
 	local i n
 	n=$(name_of "$1")
@@ -110,25 +113,48 @@ pull_bg() {
 		t_alive "$bg" || break
 		sleep 0.05
 	done
-	sleep 0.5
+	sleep "${3:-0.5}"
 }
 
-name="SIGTERM while extracting: 143 within 1 s, no staging folder"
-pull_bg "$REG/test/zeros:v1" "$T/u-term"
-if ! t_alive "$bg"; then
-	wait "$bg"
-	t_fail "$name" "done before the signal (rc $?): $(tail -n 2 "$T/bg.out")"
-else
+# sigterm NAME IMAGE DIR SECS: SIGTERM while IMAGE extracts into DIR, SECS
+# after it began (10,000 levels take about a second of CPU): exit 143
+# within a second, nothing left in DIR but the trash, holding the staging
+# folder whole (at least the directories it had when signalled): the
+# process exited before the tree was deleted
+sigterm() {
+	local n s e rc left trash ndirs tdirs
+	n=$(name_of "$REG/$2")
+	pull_bg "$REG/$2" "$3" "$4"
+	if ! t_alive "$bg"; then
+		wait "$bg"
+		t_fail "$1" "done before the signal (rc $?): $(tail -n 2 "$T/bg.out")"
+		return
+	fi
+	ndirs=$(find "$3" -mindepth 1 -type d | wc -l)
 	s=$(date +%s.%N)
 	kill -TERM "$bg"
 	wait "$bg"; rc=$?
 	e=$(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
-	left=$(ls -A "$T/u-term")
-	echo "# SIGTERM while extracting: exit $rc ${e}s after the signal"
-	[ $rc -eq 143 ] && [ -z "$left" ] && awk -v e="$e" 'BEGIN { exit !(e <= 1.5) }' &&
-		t_pass "$name" ||
-		t_fail "$name" "rc=$rc after ${e}s, left: $left; $(tail -n 2 "$T/bg.out")"
-fi
+	left=$(ls -A "$3" | tr '\n' ' ')
+	trash=$(ls -A "$3/.pulltop-trash" 2>/dev/null | tr '\n' ' ')
+	tdirs=$(find "$3/.pulltop-trash" -mindepth 1 -type d 2>/dev/null | wc -l)
+	echo "# $1: exit $rc ${e}s after the signal, $tdirs directories moved to the trash"
+	[ $rc -eq 143 ] && [ "$left" = ".pulltop-trash " ] &&
+		[[ $trash =~ ^[1-9][0-9]*\.[0-9]+\.$n\ $ ]] && [ "$tdirs" -ge "$ndirs" ] &&
+		awk -v e="$e" 'BEGIN { exit !(e <= 1) }' &&
+		t_pass "$1" ||
+		t_fail "$1" "rc=$rc after ${e}s, left: $left; trash: $trash ($tdirs of $ndirs directories); $(tail -n 2 "$T/bg.out")"
+}
+sigterm "SIGTERM while extracting 512 MiB: 143 within 1 s, the staging folder in the trash" \
+	test/zeros:v1 "$T/u-term" 0.5
+sigterm "SIGTERM while extracting 10,000 nested directories: 143 within 1 s, the staging folder in the trash" \
+	test/deep:v1 "$T/u-deep" 0.1
+name="the next pull (of another image) empties the trash, then exits"
+mname=$(name_of "$REG/test/multi:v1")
+$P --store "$T/s-sig" --unpack "$T/u-deep" -q "$REG/test/multi:v1" >"$T/out4" 2>&1; rc=$?
+[ $rc -eq 0 ] && [ "$(ls -A "$T/u-deep" | tr '\n' ' ')" = ".$mname.pulltop $mname " ] &&
+	t_pass "$name" ||
+	t_fail "$name" "rc=$rc; now: $(ls -A "$T/u-deep" | tr '\n' ' ') $(tail -n 2 "$T/out4")"
 
 name="a SIGKILLed unpack's staging folder is swept by the next pull"
 dname=$(name_of "$REG/test/deep:v1")

@@ -10,10 +10,13 @@
  * cancel from its Nth call on; UNPACK_PROGRESS=1 prints progress lines;
  * UNPACK_CHECKS=1 prints "checks N" after each layer: how many times the
  * layer asked whether to cancel.
- * SIGTERM and SIGINT cancel, as in pulltop: the staging folder is removed
- * and the driver exits 128 + the signal, after printing on stderr
- * "cancelled N ms after the signal" (when the layer returned) and
- * "cleaned up N ms after the signal" (when the staging folder was gone).
+ * SIGTERM and SIGINT cancel, as in pulltop: the staging folder is moved
+ * into DIR/.pulltop-trash and the driver exits 128 + the signal, after
+ * printing on stderr "cancelled N ms after the signal" (when the layer
+ * returned) and "cleaned up N ms after the signal" (when the staging
+ * folder was out of the way). As pulltop does, a run that was neither
+ * signalled nor cancelled waits before it exits for the helper thread
+ * that deletes the trash of earlier runs (unpack_sweep_wait()).
  */
 #include "unpack.h"
 
@@ -50,6 +53,16 @@ since_signal(const char *what)
 	fprintf(stderr, "%s %ld ms after the signal\n", what,
 	    (long)((now.tv_sec - caught_at.tv_sec) * 1000 +
 	    (now.tv_nsec - caught_at.tv_nsec) / 1000000));
+}
+
+/* Exit status rc, once the trash of earlier runs is deleted (unless a
+ * signal or UNPACK_CANCEL_AFTER gave up). */
+static int
+finish(int rc)
+{
+	if (cancel_after < 0 || checks < cancel_after)
+		unpack_sweep_wait(&caught);
+	return rc;
 }
 
 static void
@@ -105,11 +118,11 @@ main(int argc, char **argv)
 	if (r < 0) {
 		printf("error: %s\n", cause);
 		free(cause);
-		return 1;
+		return finish(1);
 	}
 	if (r == 1) {
 		printf("up to date %s/%s\n", argv[1], argv[2]);
-		return 0;
+		return finish(0);
 	}
 	snprintf(path, sizeof path, "%s", unpack_path(u));
 	for (i = 4; i < argc; i += 3) {
@@ -129,14 +142,14 @@ main(int argc, char **argv)
 			free(cause);
 			unpack_abort(u);
 			since_signal("cleaned up");
-			return caught ? 128 + caught : 1;
+			return finish(caught ? 128 + caught : 1);
 		}
 	}
 	if (unpack_commit(u, &cause) != 0) {
 		printf("error: %s\n", cause);
 		free(cause);
-		return caught ? 128 + caught : 1;
+		return finish(caught ? 128 + caught : 1);
 	}
 	printf("unpacked %s\n", path);
-	return caught ? 128 + caught : 0;
+	return finish(caught ? 128 + caught : 0);
 }

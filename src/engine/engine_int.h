@@ -86,6 +86,7 @@ struct jobq {
 	int image_threads;
 	int quit;
 	_Atomic long long space_ms;	/* when jq_space last ran (monotonic) */
+	int gave_up;		/* cancel_all stopped an image midway */
 };
 
 /* jobq.c */

@@ -505,8 +505,13 @@ unpack_run(struct image *im, char **cause)
 			pthread_cond_wait(&im->cv, q->mu);
 		if (q->quit || im->cancel || (b->m->state != BLOB_DONE &&
 		    b->m->state != BLOB_EXISTS)) {
+			int gave_up = q->quit || im->cancel;
+
 			pthread_mutex_unlock(q->mu);
-			unpack_abort(u);
+			if (gave_up)	/* no wait for the deletion */
+				unpack_cancel(u);
+			else
+				unpack_abort(u);
 			return 1;
 		}
 		prev = b->m->state;

@@ -6,6 +6,7 @@
 #include "engine_int.h"
 #include "registry.h"
 #include "store.h"
+#include "unpack.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -473,6 +474,7 @@ eng_cancel_all(void *impl)
 
 		if (image_state_final(im->m->state))
 			continue;
+		q->gave_up = 1;
 		im->cancel = 1;
 		st_image_fail(q, im, IMAGE_CANCELLED, "cancelled");
 	}
@@ -513,6 +515,10 @@ eng_free(void *impl)
 	int i;
 
 	eng_shutdown(q);
+	/* a run that ended on its own waits for the deletion of the trash
+	 * of earlier unpacks; a signal ends the wait (unpack.h) */
+	if (!q->gave_up)
+		unpack_sweep_wait(&sig_caught);
 	for (i = 0; i < q->nimages; i++) {
 		ref_free(&q->images[i]->ref);
 		pthread_cond_destroy(&q->images[i]->cv);

@@ -1,7 +1,8 @@
 /*
  * unpack.c - the public side of the unpack engine (unpack.h): a rootfs
  * begun in a staging folder, committed into place or aborted; what killed
- * runs left behind swept; plus the small helpers every part shares.
+ * runs left behind moved into the trash (trash.c); plus the small helpers
+ * every part shares.
  */
 #include "unpack_int.h"
 
@@ -139,9 +140,27 @@ leftover_pid(const char *name)
 }
 
 /*
- * Remove what killed runs left in DIR, whatever rootfs they were for:
+ * Remove dirfd/name, a tree this process holds the lock of: moved into
+ * the trash in one rename (deleted by the next run; ours when this
+ * process gave it up, else a dead one's), or when that cannot be done
+ * deleted here.
+ */
+static void
+discard(struct unpack *u, const char *name, int ours)
+{
+	long pid = ours ? (long)getpid() : 0;
+	char *cause = NULL;
+
+	if (up_trash(u->dirfd, name, u->name, pid) != 0 &&
+	    up_rm_tree(u, u->dirfd, name, 0, &cause) != 0)
+		free(cause);
+}
+
+/*
+ * Clear away what killed runs left in DIR, whatever rootfs they were for:
  * staging and old folders of processes that are gone (as the store
- * sweeps its temporaries) and whose lock nobody holds. Called with
+ * sweeps its temporaries) and whose lock nobody holds go into the trash,
+ * which a helper thread then empties while this run goes on. Called with
  * begin_mu held: this process's own are never touched.
  */
 static void
@@ -159,7 +178,6 @@ sweep_stale(struct unpack *u)
 	}
 	while ((de = readdir(d)) != NULL) {
 		long pid = leftover_pid(de->d_name);
-		char *cause = NULL;
 		int lfd;
 
 		if (pid == 0 || pid == (long)getpid() ||
@@ -169,12 +187,12 @@ sweep_stale(struct unpack *u)
 		    O_NOFOLLOW | O_CLOEXEC);
 		if (lfd < 0)
 			continue;
-		if (flock(lfd, LOCK_EX | LOCK_NB) == 0 &&
-		    up_rm_tree(u, u->dirfd, de->d_name, 0, &cause) != 0)
-			free(cause);
+		if (flock(lfd, LOCK_EX | LOCK_NB) == 0)
+			discard(u, de->d_name, 0);
 		close(lfd);
 	}
 	closedir(d);
+	up_sweep_start(u->dirfd);
 }
 
 /*
@@ -188,7 +206,6 @@ make_staging(struct unpack *u, char **cause)
 	int fd, tries;
 
 	for (tries = 0; mkdirat(u->dirfd, u->staging, 0755) != 0; tries++) {
-		char *c2 = NULL;
 		int stale;
 
 		if (errno != EEXIST || tries > 0)
@@ -198,19 +215,13 @@ make_staging(struct unpack *u, char **cause)
 		fd = openat(u->dirfd, u->staging, O_RDONLY | O_DIRECTORY |
 		    O_NOFOLLOW | O_CLOEXEC);
 		stale = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
-		if (stale && up_rm_tree(u, u->dirfd, u->staging, 0,
-		    &c2) == 0) {
-			close(fd);
-			continue;
-		}
+		if (stale)
+			discard(u, u->staging, 0);
 		if (fd >= 0)
 			close(fd);
-		if (c2 != NULL) {
-			*cause = c2;
-			return -1;
-		}
-		return up_fail(cause, "%s is being unpacked already",
-		    u->final);
+		if (!stale)
+			return up_fail(cause, "%s is being unpacked already",
+			    u->final);
 	}
 	u->root = openat(u->dirfd, u->staging, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC);
@@ -393,16 +404,31 @@ fail:
 	return r;
 }
 
-void
-unpack_abort(struct unpack *u)
+/* Remove the staging folder: now, or into the trash when to_trash. */
+static void
+unpack_drop(struct unpack *u, int to_trash)
 {
 	char *cause = NULL;
 
 	if (u == NULL)
 		return;
 	up_walk_reset(u);
-	if (u->root >= 0 && up_rm_tree(u, u->dirfd, u->staging, 0,
+	if (u->root >= 0 && to_trash)
+		discard(u, u->staging, 1);	/* its lock still held */
+	else if (u->root >= 0 && up_rm_tree(u, u->dirfd, u->staging, 0,
 	    &cause) != 0)
 		free(cause);
 	unpack_free(u);
+}
+
+void
+unpack_abort(struct unpack *u)
+{
+	unpack_drop(u, u != NULL && u->cancel);
+}
+
+void
+unpack_cancel(struct unpack *u)
+{
+	unpack_drop(u, 1);
 }

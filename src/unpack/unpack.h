@@ -4,13 +4,23 @@
  *   DIR/NAME                     the rootfs (NAME from unpack_name())
  *   DIR/.NAME.pulltop            marker: the manifest digest it came from
  *   DIR/.NAME.staging-PID        the rootfs being built (removed on abort)
+ *   DIR/.pulltop-trash/          what was given up, to be deleted
  *
  * Layers are applied in manifest order into the staging folder; only
  * unpack_commit() puts it in place, so a failed or cancelled unpack never
  * leaves a half-made rootfs and never disturbs the previous one. A process
  * killed outright leaves its staging folder (or a .NAME.old-PID): the next
- * unpack_begin() in DIR removes every such folder whose PID is gone and
- * whose lock nobody holds, whatever NAME it was for.
+ * unpack_begin() in DIR clears away every such folder whose PID is gone
+ * and whose lock nobody holds, whatever NAME it was for.
+ *
+ * Deleting a tree costs what the file system makes it (seconds for ten
+ * thousand nested directories), so a cancelled unpack and what killed
+ * runs left are not deleted on the spot: they are renamed into
+ * DIR/.pulltop-trash (one rename, same file system), and the next
+ * unpack_begin() in DIR starts a helper thread that deletes what other
+ * runs put there while its own run goes on (trash.c). A run that ends
+ * normally waits for that thread (unpack_sweep_wait()); one that is
+ * interrupted does not, and the run after it goes on where it stopped.
  *
  * Costs: time grows with what the layers hold (names, entries, data),
  * not with the depth of the tree squared; memory stays under about 50 MiB
@@ -27,6 +37,7 @@
 #ifndef PULLTOP_UNPACK_H
 #define PULLTOP_UNPACK_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -107,8 +118,27 @@ int unpack_layer(struct unpack *u, const char *blob_path,
  */
 int unpack_commit(struct unpack *u, char **cause) WUR;
 
-/* Remove the staging folder, leaving any previous DIR/NAME intact. Frees u. */
+/*
+ * Remove the staging folder, leaving any previous DIR/NAME intact. Frees
+ * u. After a layer that returned "cancelled" the folder is moved into
+ * DIR/.pulltop-trash instead (as unpack_cancel() does), at once; otherwise
+ * it is deleted before this returns.
+ */
 void unpack_abort(struct unpack *u);
+
+/*
+ * For an unpack its caller gave up on (cancelled, interrupted): move the
+ * staging folder into DIR/.pulltop-trash in one rename, whatever it holds,
+ * and free u. Deleting it is left to the next unpack_begin() in DIR.
+ */
+void unpack_cancel(struct unpack *u);
+
+/*
+ * Wait until the helper thread an unpack_begin() of this process started
+ * has deleted the trash of earlier runs (at once when there is none), or
+ * until *stop (a signal flag; NULL: none) is non-zero.
+ */
+void unpack_sweep_wait(const volatile sig_atomic_t *stop);
 
 /* The final DIR/NAME. */
 const char *unpack_path(const struct unpack *u);

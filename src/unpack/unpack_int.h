@@ -315,6 +315,10 @@ int up_remove_at(struct unpack *u, int pfd, uint32_t pnode,
 int up_whiteout(struct unpack *u, const char *parent, const char *leaf,
     const char *raw, char **cause);
 
+/* trash.c */
+int up_trash(int dirfd, const char *name, const char *label, long pid);
+void up_sweep_start(int dirfd);
+
 /* entry.c */
 int up_do_file(struct unpack *u, struct archive *a, struct archive_entry *e,
     int pfd, uint32_t pnode, const char *leaf, char **cause);

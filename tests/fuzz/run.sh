@@ -155,10 +155,17 @@ FUZZ_BUILD=$(cd "$FUZZ_BUILD" && pwd)
 if [ $# -gt 0 ]; then
 	targets=("$@")
 else
+	# the targets that link the most sources first ("all" most): they
+	# build and run the longest, and started last they would end the run
+	# on one core while the other waits
 	targets=()
-	for f in "$FUZZ_DIR"/fuzz_*.c; do
+	while read -r _ f; do
 		targets+=("$(basename "$f" .c)")
-	done
+	done < <(for f in "$FUZZ_DIR"/fuzz_*.c; do
+		n=$(field "$f" Sources | wc -w)
+		[ "$(field "$f" Sources)" = all ] && n=1000
+		echo "$n $f"
+	done | sort -k1,1nr -k2,2)
 fi
 for t in "${targets[@]}"; do
 	if [ ! -f "$FUZZ_DIR/$t.c" ]; then
