@@ -81,6 +81,7 @@ struct jobq {
 	int nblobs, cap_blobs;
 	int scan_from;		/* no WAITING blob below this index */
 	int jobs_limit, active;
+	int slot_waiters;	/* blobs waiting in jq_slot_take */
 	pthread_t workers[MAX_WORKERS * WORKERS_PER_JOB];
 	int nworkers;
 	int image_threads;

@@ -156,7 +156,9 @@ worker_main(void *arg)
 		b->running = 0;
 		jq_slot_give(q, b);
 		jq_changed(q);
-		pthread_cond_broadcast(&q->work);
+		/* requeued while it ran: any idle worker may take it */
+		if (b->m->state == BLOB_WAITING)
+			pthread_cond_broadcast(&q->work);
 	}
 	pthread_mutex_unlock(q->mu);
 	reg_conn_free(k);
@@ -170,11 +172,19 @@ jq_slot_take(struct jobq *q, struct blob *b)
 		if (q->active < q->jobs_limit || b->cancel || q->quit) {
 			q->active++;
 			b->slot = 1;
-		} else
+		} else {
+			q->slot_waiters++;
 			pthread_cond_wait(&q->work, q->mu);
+			q->slot_waiters--;
+		}
 	}
 }
 
+/*
+ * One slot is free: one idle worker is enough to take the next job (idle
+ * workers are alike, and one that finds no job leaves nothing undone),
+ * unless a retrying blob waits for a slot too: then all of them.
+ */
 void
 jq_slot_give(struct jobq *q, struct blob *b)
 {
@@ -182,7 +192,10 @@ jq_slot_give(struct jobq *q, struct blob *b)
 		return;
 	b->slot = 0;
 	q->active--;
-	pthread_cond_broadcast(&q->work);
+	if (q->slot_waiters > 0)
+		pthread_cond_broadcast(&q->work);
+	else
+		pthread_cond_signal(&q->work);
 }
 
 struct blob *
