@@ -19,12 +19,13 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # The watcher under test: tests/watch_driver.c over src/watch, printing
-# each changed record as a line (see its header).
+# each changed record as a line (see its header). Built from the sources,
+# not from whatever objects lie in src/: a stale one would not match.
 DRV=$T/watch_driver
 if ! (cd "$T_ROOT" && cc -O1 -g -std=c11 -D_GNU_SOURCE -pthread \
     -Isrc/util -Isrc/config -Isrc/model -Isrc/watch -Isrc/oci \
-    -o "$DRV" tests/watch_driver.c src/watch/*.o src/model/*.o \
-    src/util/*.o src/oci/*.o $(pkg-config --libs jansson libcrypto) -lm) \
+    -o "$DRV" tests/watch_driver.c src/watch/*.c src/model/*.c \
+    src/util/*.c src/oci/*.c $(pkg-config --libs jansson libcrypto) -lm) \
     >"$T/drv.build" 2>&1; then
 	t_fail "watch driver builds" "$(tail -n 3 "$T/drv.build")"
 	exit 1
