@@ -49,6 +49,25 @@ small_check(void *ctx)
 	return image_check(s->im);
 }
 
+/* The registry client's notes on the image's own requests. */
+static void
+image_note(void *ctx, const struct reg_note *n)
+{
+	struct image *im = ctx;
+
+	pthread_mutex_lock(im->q->mu);
+	st_note(im->q, im, NULL, n, NULL);
+	pthread_mutex_unlock(im->q->mu);
+}
+
+static void
+small_note(void *ctx, const struct reg_note *n)
+{
+	struct small *s = ctx;
+
+	image_note(s->im, n);
+}
+
 /* Sleep before another resolution attempt; 0 to go on, -1 if cancelled. */
 static int
 backoff(struct image *im, int attempt, double retry_after, const char *cause)
@@ -79,6 +98,7 @@ get_manifest(struct image *im, struct regconn *k, const char *reference,
 	int attempt;
 
 	for (attempt = 1; ; attempt++) {
+		reg_conn_notes(k, image_note);
 		if (reg_get_manifest(k, &im->ref, reference, body, ctype, ctn,
 		    image_check, im, &res) == 0)
 			break;
@@ -128,6 +148,7 @@ get_config(struct image *im, struct regconn *k, const struct descriptor *d,
 		for (attempt = 1; ; attempt++) {
 			buf_init(&s.buf, d->size);
 			s.im = im;
+			reg_conn_notes(k, small_note);
 			if (reg_get_blob(k, &im->ref, d->digest, d->size, 0, 0,
 			    small_write, small_check, &s, &res) == 0)
 				break;
