@@ -218,10 +218,11 @@ fetch_attempt(struct jobq *q, struct regconn *k, struct blob *b,
 	st_blob_attempt(q, b, in->have);
 	pthread_mutex_unlock(q->mu);
 
-	reg_conn_notes(k, on_note);
-	if (in->have < b->m->size)
+	if (in->have < b->m->size) {
+		reg_conn_notes(k, on_note);
 		r = reg_get_blob(k, b->src, b->m->digest, b->m->size, in->have,
 		    q->opt->limit_rate, on_write, on_check, f, res);
+	}
 	if (r != 0)
 		return -1;
 	pthread_mutex_lock(q->mu);

@@ -150,8 +150,12 @@ mirror_host_bind(struct regclient *c, struct host *h,
 		h->mirror = 1;
 	pthread_mutex_unlock(&c->mu);
 	if (!e->default_scheme) {
+		/* configured, not probed: written once, as a ping would */
 		pthread_mutex_lock(&h->ping_mu);
-		snprintf(h->scheme, sizeof h->scheme, "%s", e->scheme);
+		if (!h->pinged) {
+			snprintf(h->scheme, sizeof h->scheme, "%s", e->scheme);
+			h->pinged = 1;
+		}
 		pthread_mutex_unlock(&h->ping_mu);
 	}
 }
