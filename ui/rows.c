@@ -140,6 +140,11 @@ rows_build(struct dash *d)
 		else {
 			char *names = rows_blob_images(d, b);
 			int w = draw_width(names);
+			const char *ep = snapshot_endpoint(s, b);
+
+			/* the endpoint serving it takes the names' place */
+			if (ep != NULL && b->where == NULL)
+				w = draw_width(ep);
 			id = PANE_ACTIVE;	/* failed and cancelled too */
 			if (w > d->images_w)
 				d->images_w = w;
