@@ -116,6 +116,31 @@ proxy_start --upstream "$REGISTRY" --port "$UP_PORT" ||
     { t_fail "upstream proxy restarts on $UP_PORT" "see its log"; exit 1; }
 UP_PID=$PROXY_PID
 
+# JSON: each layer line names its endpoint; the end, the bytes of each
+fp_reset "$MF"
+rm -rf "$T/s-json"
+timeout 60 "$P" --store "$T/s-json" --progress=json --mirror "$UP=http://$MF" \
+    "$UP/test/multi:v1" >"$T/json.out" 2>"$T/json.err"
+rc=$?
+got=$(python3 - "$T/json.out" "$MF" <<'EOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+dl = [l for l in lines if l.get("status") == "Downloading"]
+ends = [l for l in lines if l.get("status", "").startswith("Bytes from")]
+ok = dl and all(l.get("endpoint") == sys.argv[2] for l in dl) and \
+    len(ends) == 1 and ends[0]["endpoint"] == sys.argv[2] and ends[0]["mirror"] \
+    and ends[0]["bytes"] > 0
+print("ok" if ok else "downloading %d, endpoints %s, ends %s" % (
+    len(dl), sorted(set(str(l.get("endpoint")) for l in dl)), ends))
+EOF
+)
+mfb=$(fp_stats "$MF" | json_get 'd["blob_bytes"]')
+if [ "$rc" -eq 0 ] && [ "$got" = ok ] && grep -q "\"bytes\":$mfb," "$T/json.out"; then
+	t_pass "JSON: an endpoint field on each layer line, and the bytes it served ($mfb)"
+else
+	t_fail "JSON: an endpoint field on each layer line, and the bytes it served" "rc=$rc $got; mirror proxy counted $mfb"
+fi
+
 # ---------------------------------------------------------- hosts.toml
 mkdir -p "$T/hosts/$UP"
 cat >"$T/hosts/$UP/hosts.toml" <<EOF
@@ -261,6 +286,34 @@ if command -v tmux >/dev/null 2>&1; then
 		done
 		return 1
 	}
+	# the Active row and the detail view name the mirror serving a blob
+	fp_set "$MF" '{"rate": 150000}'
+	printf -v cmd '%q ' env PULLTOP_HOSTS_DIR="$PULLTOP_HOSTS_DIR" \
+	    CONTAINERS_REGISTRIES_CONF="$CONTAINERS_REGISTRIES_CONF" \
+	    PULLTOP_DAEMON_JSON="$PULLTOP_DAEMON_JSON" \
+	    "$P" --store "$T/s-act" --jobs 1 --mirror "$UP=http://$MF" "$UP/test/multi:v1"
+	tm new-session -d -s act -x 120 -y 30 "$cmd"
+	row="" det=""
+	for ((i = 0; i < 50; i++)); do
+		LAST=$(cap act)
+		row=$(grep -E "Downloading +$MF" <<<"$LAST") && break
+		sleep 0.2
+	done
+	if [ -n "$row" ]; then
+		tm send-keys -t act Tab
+		tm send-keys -t act Enter
+		for ((i = 0; i < 25; i++)); do
+			det=$(cap act | grep -E "Endpoint +$MF \(mirror\)") && break
+			sleep 0.2
+		done
+	fi
+	fp_set "$MF" '{}'
+	if [ -n "$row" ] && [ -n "$det" ]; then
+		t_pass "dashboard: the Active row and the detail view name the mirror serving the blob"
+	else
+		t_fail "dashboard: the Active row and the detail view name the mirror" "row: '$row' detail: '$det' screen: $(head -n 12 <<<"$LAST" | tr '\n' '|')"
+	fi
+	tm send-keys -t act q
 	fp_set "$UP" '{"ratelimit": "100;w=21600"}'
 	fp_reset "$UP"
 	dash rl
