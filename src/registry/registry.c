@@ -353,8 +353,11 @@ static void
 api_too_many(struct api *a)
 {
 	const struct xfer *x = &a->x;
+	const char *who = a->e->is_mirror ? a->e->host : a->rq->ref->domain;
 	long limit = 0, window = 0;
-	double wait = retry_after(x);
+	/* Retry-After as said: the 600 s cap is for waiting, not telling */
+	double said = x->retry_after[0] >= '0' && x->retry_after[0] <= '9' ?
+	    atof(x->retry_after) : 0, wait = said;
 	char when[32], per[32] = "", at[32] = "", lim[96] = "";
 	time_t t;
 	struct tm tm;
@@ -379,12 +382,12 @@ api_too_many(struct api *a)
 			strftime(at, sizeof at, "%H:%M UTC", &tm);
 		cause_set(a->res, REG_FATAL, "toomanyrequests: %s's pull rate "
 		    "limit%s is used up; the window allows this pull again in "
-		    "%s%s%s%s", a->h->name, lim, retry_after(x) > 0 ? "" :
-		    "at most ", when, at[0] ? ", at " : "", at);
+		    "%s%s%s%s%s", who, lim, said > 0 ? "" : "at most ", when,
+		    at[0] ? " (by " : "", at, at[0] ? ")" : "");
 	} else
 		cause_set(a->res, REG_FATAL, "toomanyrequests: %s's pull rate "
 		    "limit is used up, and it did not say until when "
-		    "(no Retry-After, no ratelimit-limit window)", a->h->name);
+		    "(no Retry-After, no ratelimit-limit window)", who);
 }
 
 /* One hop: send, then see what the answer asks for next. */
