@@ -7,6 +7,7 @@
         [--status CODE] [--retry-after S] [--ignore-range] [--bad-range]
         [--bad-range-shift N] [--rate BPS] [--rate-total BPS] [--delay S]
         [--only DIGEST_SUBSTRING] [--times K] [--skip M]
+        [--basic-auth USER:PASS] [--ratelimit N;w=S] [--manifest-status CODE]
 
 Everything is forwarded unchanged to the upstream (Host header included,
 keep-alive on both sides, request and response bodies streamed, Range/HEAD
@@ -43,6 +44,17 @@ Faults apply only to blob GETs (GET /v2/<name>/blobs/sha256:<hex>):
                    upstream; the faults above then apply to those storage
                    requests. A token used twice gets 403 (expired), as a
                    real signed URL would: a retry must ask the registry again.
+Not faults of blobs, but of the whole front (any time, with or without them):
+  basic_auth=U:P   every proxied request without "Authorization: Basic" for
+                   exactly U:P gets 401 with WWW-Authenticate: Basic; the user
+                   of every Basic header seen is in stats auth_requests[].user.
+  ratelimit=N;w=S  manifest GET/HEAD answers carry Docker Hub's headers
+                   ratelimit-limit: N;w=S and ratelimit-remaining: R;w=S, R
+                   counting down from N-1 with each manifest request.
+  manifest_status=CODE  manifest GET/HEAD requests are answered CODE with a
+                   registry-style error body (429: TOOMANYREQUESTS) and the
+                   ratelimit headers (remaining 0), without the upstream.
+  stats manifest_requests counts manifest GET/HEAD requests.
 A request "matches" when a fault would change it (range faults only match
 requests that carry a Range header).
 
@@ -59,6 +71,7 @@ On start-up the port is printed on stdout and written to --portfile
 """
 
 import argparse
+import base64
 import fcntl
 import http.client
 import http.server
@@ -75,6 +88,7 @@ import time
 import urllib.parse
 
 BLOB_RE = re.compile(r"^/v2/.+/blobs/(sha256:[0-9a-f]{64})$")
+MANIFEST_RE = re.compile(r"^/v2/.+/manifests/[^/]+$")
 RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d+)\s*-\s*(\d*)\s*$")
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
@@ -99,12 +113,15 @@ DEFAULTS = {
     "times": -1,
     "skip": 0,
     "redirect": False,
+    "basic_auth": None,
+    "ratelimit": None,
+    "manifest_status": None,
 }
 INT_KEYS = {"reset_after", "stall_after", "status", "rate", "rate_total", "times",
-            "skip", "bad_range_shift"}
+            "skip", "bad_range_shift", "manifest_status"}
 FLOAT_KEYS = {"stall_seconds", "delay"}
 BOOL_KEYS = {"ignore_range", "bad_range", "redirect"}
-STR_KEYS = {"only", "retry_after"}
+STR_KEYS = {"only", "retry_after", "basic_auth", "ratelimit"}
 
 VERBOSE = False
 
@@ -180,6 +197,7 @@ class State:
             self.tokens = set()
             self.next_token = 0
             self.tunnels = []      # CONNECT targets (https_proxy)
+            self.manifests = 0     # manifest GET/HEAD requests
 
     def set_config(self, cfg):
         with self.lock:
@@ -247,6 +265,7 @@ class State:
                 "storage_requests": self.storage,
                 "expired_requests": self.expired,
                 "tunnels": list(self.tunnels),
+                "manifest_requests": self.manifests,
                 "auth_seen": bool(self.auth),
                 "auth_requests": list(self.auth),
                 "requests": [dict(r) for r in self.requests],
@@ -492,11 +511,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
                "bytes": 0, "fault": None, "t": round(time.time(), 3),
                "storage": storage}
         st.record(rec)
-        if self.headers.get("Authorization") is not None:
+        authz = self.headers.get("Authorization")
+        if authz is not None:
+            rec_auth = {"method": method, "path": path,
+                        "host": self.headers.get("Host"),
+                        "scheme": authz.split(" ")[0]}
+            if authz.split(" ")[0].lower() == "basic":
+                try:
+                    rec_auth["user"] = base64.b64decode(
+                        authz.split(" ", 1)[1].strip()).decode().split(":", 1)[0]
+                except (ValueError, IndexError, UnicodeDecodeError):
+                    rec_auth["user"] = None
             with st.lock:
-                st.auth.append({"method": method, "path": path,
-                                "host": self.headers.get("Host"),
-                                "scheme": self.headers.get("Authorization").split(" ")[0]})
+                st.auth.append(rec_auth)
+        if self.front(method, path, authz, rec):
+            return
         with st.lock:
             if rng is not None:
                 st.range_requests += 1
@@ -598,6 +627,50 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     return None
         return None
 
+    def front(self, method, path, authz, rec):
+        """basic_auth, ratelimit, manifest_status: True when answered here.
+        Sets self.extra_headers for relay()."""
+        st = self.server.state
+        cfg = st.cfg
+        self.extra_headers = []
+        if cfg["basic_auth"]:
+            want = "Basic " + base64.b64encode(cfg["basic_auth"].encode()).decode()
+            if authz is None or authz.strip() != want:
+                self._read_body()
+                rec["status"] = 401
+                self._send_simple(401, {"errors": [{
+                    "code": "UNAUTHORIZED", "message": "authentication required"}]},
+                    extra=[("WWW-Authenticate", 'Basic realm="faultproxy"')])
+                return True
+        upath = urllib.parse.urlsplit(path).path
+        if method not in ("GET", "HEAD") or not MANIFEST_RE.match(upath):
+            return False
+        with st.lock:
+            st.manifests += 1
+            n = st.manifests
+        if cfg["ratelimit"]:
+            lim = cfg["ratelimit"]
+            total = int(lim.split(";")[0])
+            w = lim[len(lim.split(";")[0]):]
+            left = 0 if cfg["manifest_status"] else max(0, total - n)
+            self.extra_headers = [("ratelimit-limit", lim),
+                                  ("ratelimit-remaining", "%d%s" % (left, w))]
+        if cfg["manifest_status"]:
+            code = cfg["manifest_status"]
+            c, msg = {429: ("TOOMANYREQUESTS", "You have reached your pull "
+                            "rate limit. toomanyrequests"),
+                      404: ("MANIFEST_UNKNOWN", "manifest unknown"),
+                      503: ("UNAVAILABLE", "service unavailable")}.get(
+                code, ("UNKNOWN", "unknown error"))
+            extra = list(self.extra_headers)
+            if cfg["retry_after"] is not None:
+                extra.append(("Retry-After", str(cfg["retry_after"])))
+            rec["status"] = code
+            self._send_simple(code, {"errors": [{"code": c, "message": msg}]},
+                              extra=extra)
+            return True
+        return False
+
     def bad_range(self, value, fault):
         m = RANGE_RE.match(value)
         if not m:
@@ -640,6 +713,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 continue
             if lk == "location":
                 v = self.rewrite_location(v)
+            self.send_header(k, v)
+        for k, v in getattr(self, "extra_headers", []):
             self.send_header(k, v)
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
@@ -803,6 +878,9 @@ def main():
     ap.add_argument("--only", help="only digests containing this substring")
     ap.add_argument("--times", type=int, help="apply to the first K matching requests (-1 all)")
     ap.add_argument("--skip", type=int, help="let the first M matching requests through")
+    ap.add_argument("--basic-auth", help="USER:PASS every request must carry")
+    ap.add_argument("--ratelimit", help="N;w=SECONDS: ratelimit-* on manifest answers")
+    ap.add_argument("--manifest-status", type=int, help="answer manifest requests CODE")
     a = ap.parse_args()
     VERBOSE = a.verbose
     raw = {}

@@ -11,6 +11,9 @@
 #   tests/registry.sh status DIR  -> exit 0 if that registry is running.
 #
 # The binary is $REGISTRY_BIN (default: docker-registry from PATH).
+# REGISTRY_PROXY_URL=http://HOST:PORT makes it a pull-through cache of that
+# registry (distribution's proxy: mode), with REGISTRY_PROXY_USER and
+# REGISTRY_PROXY_PASSWORD as the credentials it sends there, if set.
 
 set -u
 
@@ -91,6 +94,13 @@ health:
   storagedriver:
     enabled: false
 EOF
+    if [ -n "${REGISTRY_PROXY_URL:-}" ]; then
+        printf 'proxy:\n  remoteurl: %s\n' "$REGISTRY_PROXY_URL" >>"$dir/config.yml"
+        if [ -n "${REGISTRY_PROXY_USER:-}" ]; then
+            printf '  username: %s\n  password: %s\n' "$REGISTRY_PROXY_USER" \
+                "${REGISTRY_PROXY_PASSWORD:-}" >>"$dir/config.yml"
+        fi
+    fi
 }
 
 cmd_start() {

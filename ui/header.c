@@ -49,11 +49,38 @@ header_elapsed(const struct snapshot *s)
 	return end - s->started;
 }
 
+/*
+ * The rate limits registries announced, after the sparkline's label:
+ * "  docker.io 87/100 per 6h". None announced: nothing.
+ */
+static void
+header_limits(const struct snapshot *s, char *v, size_t n)
+{
+	size_t len;
+	char per[40];
+	int i;
+
+	for (i = 0; i < s->tally.nlim; i++) {
+		const struct model_limit *l = &s->tally.lim[i];
+
+		per[0] = '\0';
+		if (l->window > 0 && l->window % 3600 == 0)
+			snprintf(per, sizeof per, " per %ldh", l->window / 3600);
+		else if (l->window > 0 && l->window % 60 == 0)
+			snprintf(per, sizeof per, " per %ldm", l->window / 60);
+		else if (l->window > 0)
+			snprintf(per, sizeof per, " per %lds", l->window);
+		len = strlen(v);
+		snprintf(v + len, n - len, "  %s %ld/%ld%s", l->name,
+		    l->remaining, l->limit, per);
+	}
+}
+
 void
 header_draw(struct dash *d, WINDOW *w, int width)
 {
 	const struct snapshot *s = &d->snap;
-	char v[96], a[32], b[32], pct[16];
+	char v[320], a[32], b[32], pct[16];
 	int i, x, lt = 0, ld = 0, id = 0, bw, sw;
 	double frac, peak = 0;
 
@@ -136,6 +163,7 @@ header_draw(struct dash *d, WINDOW *w, int width)
 	x = 1 + draw_text(w, 2, 1, width - 1, "speed", colors_attr(ROLE_LABEL));
 	draw_speed(a, sizeof a, peak);
 	snprintf(v, sizeof v, "peak %s  last 60s", a);
+	header_limits(s, v, sizeof v);
 	sw = width - x - 2 - draw_width(v) - 2;
 	if (sw > SPARK_SLOTS)
 		sw = SPARK_SLOTS;

@@ -240,6 +240,11 @@ overlay_blob(struct dash *d, const struct model_blob *b, struct lines *ls)
 	free(names);
 	if (b->where != NULL)
 		lines_add(ls, "From", ROLE_NORMAL, "%s", b->where);
+	if (snapshot_endpoint(&d->snap, b) != NULL)
+		lines_add(ls, "Endpoint", ROLE_NORMAL, "%s%s",
+		    snapshot_endpoint(&d->snap, b),
+		    d->snap.tally.ep[b->endpoint - 1].mirror ? " (mirror)" :
+		    "");
 	lines_add(ls, "Attempts", ROLE_NORMAL, "%d of %d", b->attempts,
 	    b->max_attempts);
 	if (b->state == BLOB_DOWNLOADING) {

@@ -140,6 +140,11 @@ rows_build(struct dash *d)
 		else {
 			char *names = rows_blob_images(d, b);
 			int w = draw_width(names);
+			const char *ep = snapshot_endpoint(s, b);
+
+			/* the endpoint serving it takes the names' place */
+			if (ep != NULL && b->where == NULL)
+				w = draw_width(ep);
 			id = PANE_ACTIVE;	/* failed and cancelled too */
 			if (w > d->images_w)
 				d->images_w = w;
@@ -353,8 +358,9 @@ rows_active_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 	} else {
 		draw_text(w, y, c[1].x, c[1].w, st, rows_attr(sel, role));
 		char *names = rows_blob_images(d, b);
-		draw_text(w, y, c[2].x, c[2].w, b->where ? b->where : names,
-		    rows_attr(sel, ROLE_LABEL));
+		draw_text(w, y, c[2].x, c[2].w, b->where ? b->where :
+		    snapshot_endpoint(&d->snap, b) ? snapshot_endpoint(&d->snap,
+		    b) : names, rows_attr(sel, ROLE_LABEL));
 		free(names);
 		frac = size ? (double)done / size : 0;
 		if (c[3].w > 0)

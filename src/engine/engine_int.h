@@ -149,6 +149,16 @@ int st_image_retry(struct jobq *q, struct image *im);
 void st_image_drop(struct jobq *q, struct image *im);
 int st_blob_retry(struct jobq *q, struct blob *b);
 
+/*
+ * state.c: lock held: what the registry client noted during a call for
+ * image im or blob b (either may be NULL): the endpoint serving it (its
+ * model index into *ep when ep is not NULL; only when a mirror is
+ * configured), a mirror that failed (an event), a rate limit.
+ */
+struct reg_note;
+void st_note(struct jobq *q, struct image *im, struct blob *b,
+    const struct reg_note *n, int *ep);
+
 /* fetch.c: run every attempt of one blob on a worker's connection. */
 struct regconn;
 void fetch_blob(struct jobq *q, struct regconn *k, struct blob *b);

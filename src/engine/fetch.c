@@ -28,6 +28,7 @@ struct fetch {
 	enum stop_why why;
 	double t0;		/* start of this attempt, for --limit-rate */
 	uint64_t have0;
+	int ep;			/* the model's endpoint serving it, 0 none */
 };
 
 /* Lock held: publish bytes and a smoothed speed. */
@@ -43,6 +44,7 @@ publish(struct fetch *f, double now)
 		speed = speed > 0 ? speed + a * (inst - speed) : inst;
 	}
 	st_blob_progress(f->q, b, f->in->have, speed);
+	model_endpoint_bytes(f->q->m, f->ep, f->in->have - f->pub_bytes);
 	f->pub_bytes = f->in->have;
 	f->last_pub = now;
 }
@@ -131,6 +133,17 @@ on_check(void *ctx)
 	return stop;
 }
 
+/* The registry client's notes on this blob (registry.h). */
+static void
+on_note(void *ctx, const struct reg_note *n)
+{
+	struct fetch *f = ctx;
+
+	pthread_mutex_lock(f->q->mu);
+	st_note(f->q, NULL, f->b, n, &f->ep);
+	pthread_mutex_unlock(f->q->mu);
+}
+
 /* Lock held: is the job over before an attempt starts? */
 static int
 cancelled(struct jobq *q, struct blob *b)
@@ -206,9 +219,11 @@ fetch_attempt(struct jobq *q, struct regconn *k, struct blob *b,
 	st_blob_attempt(q, b, in->have);
 	pthread_mutex_unlock(q->mu);
 
-	if (in->have < b->m->size)
+	if (in->have < b->m->size) {
+		reg_conn_notes(k, on_note);
 		r = reg_get_blob(k, b->src, b->m->digest, b->m->size, in->have,
 		    q->opt->limit_rate, on_write, on_check, f, res);
+	}
 	if (r != 0)
 		return -1;
 	pthread_mutex_lock(q->mu);

@@ -18,6 +18,7 @@
 struct small {
 	struct buf buf;
 	struct image *im;
+	int ep;			/* the model's endpoint serving it, 0 none */
 };
 
 static int
@@ -47,6 +48,27 @@ small_check(void *ctx)
 	struct small *s = ctx;
 
 	return image_check(s->im);
+}
+
+/* The registry client's notes on the image's own requests. */
+static void
+image_note(void *ctx, const struct reg_note *n)
+{
+	struct image *im = ctx;
+
+	pthread_mutex_lock(im->q->mu);
+	st_note(im->q, im, NULL, n, NULL);
+	pthread_mutex_unlock(im->q->mu);
+}
+
+static void
+small_note(void *ctx, const struct reg_note *n)
+{
+	struct small *s = ctx;
+
+	pthread_mutex_lock(s->im->q->mu);
+	st_note(s->im->q, s->im, NULL, n, &s->ep);
+	pthread_mutex_unlock(s->im->q->mu);
 }
 
 /* Sleep before another resolution attempt; 0 to go on, -1 if cancelled. */
@@ -79,6 +101,7 @@ get_manifest(struct image *im, struct regconn *k, const char *reference,
 	int attempt;
 
 	for (attempt = 1; ; attempt++) {
+		reg_conn_notes(k, image_note);
 		if (reg_get_manifest(k, &im->ref, reference, body, ctype, ctn,
 		    image_check, im, &res) == 0)
 			break;
@@ -128,6 +151,8 @@ get_config(struct image *im, struct regconn *k, const struct descriptor *d,
 		for (attempt = 1; ; attempt++) {
 			buf_init(&s.buf, d->size);
 			s.im = im;
+			s.ep = 0;
+			reg_conn_notes(k, small_note);
 			if (reg_get_blob(k, &im->ref, d->digest, d->size, 0, 0,
 			    small_write, small_check, &s, &res) == 0)
 				break;
@@ -147,6 +172,9 @@ get_config(struct image *im, struct regconn *k, const struct descriptor *d,
 			buf_free(&s.buf);
 			return -1;
 		}
+		pthread_mutex_lock(q->mu);
+		model_endpoint_bytes(q->m, s.ep, s.buf.len);
+		pthread_mutex_unlock(q->mu);
 		if (store_put_small(q->store, d->digest, s.buf.data, s.buf.len,
 		    cause) != 0) {
 			buf_free(&s.buf);

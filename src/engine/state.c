@@ -15,6 +15,7 @@
  *          RESOLVING, DOWNLOADING -> FAILED, CANCELLED -> (retry)
  */
 #include "engine_int.h"
+#include "registry.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -398,4 +399,36 @@ st_blob_retry(struct jobq *q, struct blob *b)
 	}
 	jq_changed(q);
 	return 0;
+}
+
+/* ------------------------------------------------ mirrors, rate limits */
+
+void
+st_note(struct jobq *q, struct image *im, struct blob *b,
+    const struct reg_note *n, int *ep)
+{
+	int e;
+
+	switch (n->kind) {
+	case REG_NOTE_SERVING:
+		e = n->mirrored ? model_endpoint(q->m, n->endpoint,
+		    n->is_mirror) : 0;
+		if (ep != NULL)
+			*ep = e;
+		if (b != NULL && b->m->endpoint != e) {
+			b->m->endpoint = e;
+			model_touch_blob(q->m, b->m);
+		}
+		break;
+	case REG_NOTE_FALLBACK:
+		model_event(q->m, 1, EV_FALLBACK, b != NULL ? -1 : im != NULL ?
+		    im->id : -1, b != NULL ? b->id : -1, "%s %s failed (%s); "
+		    "trying %s", n->is_mirror ? "mirror" : "endpoint",
+		    n->endpoint, n->cause, n->next);
+		break;
+	case REG_NOTE_RATELIMIT:
+		model_set_limit(q->m, n->endpoint, n->limit, n->remaining,
+		    n->window);
+		break;
+	}
 }

@@ -27,6 +27,7 @@ struct model {
 	double rate_cap;
 	int64_t space_free;
 	enum model_final final;
+	struct model_tally tally;	/* endpoints and rate limits */
 
 	struct model_image **images;
 	int nimages, cap_images;
@@ -558,6 +559,60 @@ model_view_get(struct model *m, struct model_view *v)
 	v->nblobs = m->nblobs;
 	v->images = m->images;
 	v->blobs = m->blobs;
+	v->tally = &m->tally;
+}
+
+/* ---------------------------------------- endpoints and rate limits */
+
+int
+model_endpoint(struct model *m, const char *name, int mirror)
+{
+	struct model_tally *t = &m->tally;
+	int i;
+
+	for (i = 0; i < t->nep; i++)
+		if (strncmp(t->ep[i].name, name, sizeof t->ep[i].name - 1) == 0)
+			return i + 1;
+	if (t->nep == MODEL_ENDPOINTS)
+		return 0;
+	snprintf(t->ep[t->nep].name, sizeof t->ep[0].name, "%s", name);
+	t->ep[t->nep].mirror = mirror;
+	t->ep[t->nep].bytes = 0;
+	m->gen++;
+	return ++t->nep;
+}
+
+void
+model_endpoint_bytes(struct model *m, int endpoint, uint64_t n)
+{
+	if (endpoint < 1 || endpoint > m->tally.nep || n == 0)
+		return;
+	m->tally.ep[endpoint - 1].bytes += n;
+	m->gen++;
+}
+
+void
+model_set_limit(struct model *m, const char *name, long limit,
+    long remaining, long window)
+{
+	struct model_tally *t = &m->tally;
+	struct model_limit *l = NULL;
+	int i;
+
+	for (i = 0; i < t->nlim && l == NULL; i++)
+		if (strncmp(t->lim[i].name, name, sizeof t->lim[i].name - 1) == 0)
+			l = &t->lim[i];
+	if (l == NULL) {
+		if (t->nlim == MODEL_LIMITS)
+			return;
+		l = &t->lim[t->nlim++];
+		snprintf(l->name, sizeof l->name, "%s", name);
+	}
+	l->limit = limit;
+	l->remaining = remaining;
+	l->window = window;
+	m->gen++;
+	wake(m);
 }
 
 void

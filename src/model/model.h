@@ -106,6 +106,7 @@ struct model_blob {
 	double eta;		/* derived: seconds to its end, -1 unknown */
 	char *error;		/* last error, sanitized; NULL if none */
 	char *where;		/* namespace, endpoint...; NULL if none */
+	int endpoint;		/* serving it: 1 + index in tally.ep; 0 none */
 	int *images;		/* ids of the images that use it */
 	int nimages;
 	uint64_t gen;		/* generation of the last change */
@@ -162,6 +163,36 @@ struct model_event {
 	char *text;		/* sanitized; never NULL */
 };
 
+/* ------------------------------------------ endpoints and rate limits */
+
+/*
+ * Where the bytes came from, for a source that knows (pulltop's engine,
+ * when a mirror is configured), and the rate limits registries announce
+ * (ratelimit-limit/-remaining). Small tables of the model, copied whole
+ * into each snapshot; names are cut at the size of the field.
+ */
+#define MODEL_ENDPOINTS 16
+#define MODEL_LIMITS 8
+
+struct model_endpoint {
+	char name[128];		/* host[:port] */
+	int mirror;		/* not the registry itself */
+	uint64_t bytes;		/* blob bytes it served */
+};
+
+struct model_limit {
+	char name[128];		/* "docker.io", or a mirror's host */
+	long limit, remaining;	/* requests */
+	long window;		/* seconds; 0 unknown */
+};
+
+struct model_tally {
+	struct model_endpoint ep[MODEL_ENDPOINTS];
+	int nep;
+	struct model_limit lim[MODEL_LIMITS];
+	int nlim;
+};
+
 /* ------------------------------------------------------------- snapshot */
 
 #define MODEL_EVENTS 1024	/* events a snapshot keeps */
@@ -179,6 +210,7 @@ struct snapshot {
 	struct model_event *events;	/* oldest first, the last ones */
 	int nevents;
 	uint64_t events_new;	/* seq of the first event new in this copy */
+	struct model_tally tally;	/* endpoints and rate limits */
 	/* derived */
 	int all_final;		/* nothing left running */
 	uint64_t bytes_total, bytes_done;	/* unique layers */
@@ -246,6 +278,19 @@ void model_event_retry(struct model *m, int image, int blob, int attempt,
     int max_attempts, double delay, const char *cause);
 void model_event_resume(struct model *m, int blob, uint64_t offset,
     uint64_t total);
+
+/*
+ * Lock held. The endpoint named name as 1 + its index (found or added; 0
+ * when the table is full); bytes it served; the rate limit name
+ * announced (replacing the last one of that name).
+ */
+int model_endpoint(struct model *m, const char *name, int mirror);
+void model_endpoint_bytes(struct model *m, int endpoint, uint64_t n);
+void model_set_limit(struct model *m, const char *name, long limit,
+    long remaining, long window);
+/* The name of the endpoint serving b in s, or NULL. */
+const char *snapshot_endpoint(const struct snapshot *s,
+    const struct model_blob *b);
 
 /* The end of the pull, of each image and of each layer, into the
  * snapshot's eta fields (eta.c says how); model_snapshot calls it. */

@@ -17,6 +17,7 @@ struct model_view {
 	int nimages, nblobs;
 	struct model_image **images;
 	struct model_blob **blobs;
+	const struct model_tally *tally;
 };
 
 void model_view_get(struct model *m, struct model_view *v);

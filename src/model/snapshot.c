@@ -166,6 +166,7 @@ copy_changed(struct model *m, struct snapshot *s)
 	s->rate_cap = v.rate_cap;
 	s->space_free = v.space_free;
 	s->final = v.final;
+	s->tally = *v.tally;
 }
 
 /* No lock: the totals every view shows, from the copy. */
@@ -239,6 +240,14 @@ snapshot_free(struct snapshot *s)
 	free(s->blobs);
 	free(s->events);
 	memset(s, 0, sizeof *s);
+}
+
+const char *
+snapshot_endpoint(const struct snapshot *s, const struct model_blob *b)
+{
+	if (b->endpoint < 1 || b->endpoint > s->tally.nep)
+		return NULL;
+	return s->tally.ep[b->endpoint - 1].name;
 }
 
 void

@@ -102,6 +102,7 @@ reg_free(struct regclient *c)
 		pthread_mutex_destroy(&h->ping_mu);
 		free(h);
 	}
+	mirror_plans_free(c);	/* after the hosts that point into them */
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&c->share_mu[i]);
 	pthread_mutex_destroy(&c->mu);

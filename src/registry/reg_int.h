@@ -8,6 +8,7 @@
  *   cause.c     the one-line cause of whatever went wrong
  *   token.c     credentials and bearer tokens: fetched, cached, refused
  *   registry.c  the /v2/ ping and the API GETs, with auth rounds and redirects
+ *   mirror.c    each reference's mirror plan, and its endpoints tried in turn
  *
  * Locks: regclient.mu guards the host list and, in each host, its tokens,
  * its TLS settings and `answered`; host.auth_mu its challenge and
@@ -69,8 +70,31 @@ struct host {
 	/* under regclient.mu */
 	struct token tokens[MAX_TOKENS];
 	int ntokens;
+	/* a plan's endpoint at this host (mirror.c), set before tls_ready:
+	 * its ca, client and skip_verify go into the TLS settings */
+	const struct mirror_endpoint *ep;
+	int mirror;		/* reached as a mirror: --creds is not its */
 	struct host *next;
 };
+
+/* One GET against a repository's API path, as reg_get_* ask for it. */
+struct reg_req {
+	const struct ref *ref;
+	const char *path;	/* "manifests/REF" or "blobs/DIGEST" */
+	const char *accept;	/* an "Accept: ..." line, or NULL */
+	const char *what;	/* "manifest", for a cause; NULL for a blob */
+	int resolve;		/* a manifest by tag: needs `resolve` */
+	struct buf *body;	/* the answer goes into this capped buffer, */
+	reg_write_fn write;	/* or to write(ctx, ...) from offset on */
+	void *ctx;
+	uint64_t size;		/* a blob's descriptor size: no byte past it */
+	uint64_t offset;	/* Range start */
+	uint64_t limit_rate;
+	char *ctype;		/* the answer's Content-Type, or NULL */
+	size_t ctype_n;
+};
+
+struct plan_cache;
 
 struct regclient {
 	const struct options *opt;
@@ -79,6 +103,7 @@ struct regclient {
 	pthread_mutex_t mu;	/* hosts, tokens and TLS settings */
 	char *system_ca;	/* curl's default CA bundle file, or NULL */
 	struct host *hosts;
+	struct plan_cache *plans;	/* mirror.c, under mu */
 };
 
 struct regconn {
@@ -89,6 +114,7 @@ struct regconn {
 	/* the call in progress: polled at least every 100 ms */
 	reg_check_fn check;
 	void *ctx;
+	reg_note_fn note;	/* reg_conn_notes(), for one call */
 };
 
 /*
@@ -108,6 +134,7 @@ struct xfer {
 	char content_range[128];
 	char retry_after[32];
 	char location[LOCATION_MAX];
+	char rl_limit[64], rl_remaining[64];	/* ratelimit-* headers */
 	int ctype_long, challenge_long, location_long;	/* did not fit */
 	int got_status;		/* a status line came: the host answered */
 	int headers_done;	/* the blank line after them came */
@@ -134,6 +161,19 @@ struct xfer {
 	int connected;		/* the connection (and TLS) is up */
 	int stalled;		/* nothing for --stall-timeout: stopped */
 };
+
+/* mirror.c */
+int mirror_get(struct regconn *k, const struct reg_req *rq,
+    struct reg_result *res);
+void mirror_plans_free(struct regclient *c);
+void mirror_host_bind(struct regclient *c, struct host *h,
+    const struct mirror_endpoint *e);
+void mirror_note(struct regconn *k, const struct reg_note *n);
+
+/* registry.c: one endpoint's GET; *delivered: blob bytes handed on */
+int api_get(struct regconn *k, const struct reg_req *rq,
+    const struct mirror_endpoint *e, struct reg_result *res,
+    uint64_t *delivered);
 
 /* client.c */
 struct host *host_get(struct regclient *c, const char *name);

@@ -13,29 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* One GET against a repository's API path, as reg_get_* ask for it. */
-struct reg_req {
-	const struct ref *ref;
-	const char *path;	/* "manifests/REF" or "blobs/DIGEST" */
-	const char *accept;	/* an "Accept: ..." line, or NULL */
-	const char *what;	/* "manifest", for a cause; NULL for a blob */
-	struct buf *body;	/* the answer goes into this capped buffer, */
-	reg_write_fn write;	/* or to write(ctx, ...) from offset on */
-	void *ctx;
-	uint64_t size;		/* a blob's descriptor size: no byte past it */
-	uint64_t offset;	/* Range start */
-	uint64_t limit_rate;
-	char *ctype;		/* the answer's Content-Type, or NULL */
-	size_t ctype_n;
-};
+#include <time.h>
 
 /* Where one api_get is, from hop to hop. */
 struct api {
 	struct regconn *k;
 	const struct reg_req *rq;
+	const struct mirror_endpoint *e;	/* the endpoint asked */
 	struct reg_result *res;
-	struct host *h;		/* the registry */
+	struct host *h;		/* the endpoint's host */
 	char *scope;		/* "repository:NAME:pull" */
 	char *origin_url;	/* the URL asked for */
 	char *url;		/* this hop's */
@@ -205,6 +191,7 @@ api_send(struct api *a, int to_origin)
 	struct xfer *x = &a->x;
 	char range[64];
 	CURLcode rc;
+	int i;
 
 	curl_slist_free_all(a->hdrs);
 	a->hdrs = NULL;
@@ -213,6 +200,12 @@ api_send(struct api *a, int to_origin)
 	/* credentials never leave the origin that asked for them */
 	if (a->auth != NULL && to_origin)
 		a->hdrs = curl_slist_append(a->hdrs, a->auth);
+	for (i = 0; to_origin && i < a->e->nheader; i++) {
+		char *line = xasprintf("%s: %s", a->e->header[i].name,
+		    a->e->header[i].value);
+		a->hdrs = curl_slist_append(a->hdrs, line);
+		free(line);
+	}
 	buf_free(&x->errbody);
 	xfer_init(x, a->k->easy);
 	x->body = rq->body;
@@ -269,7 +262,7 @@ api_unauthorized(struct api *a)
 	if (!have || a->rounds > 0 || a->fresh ||
 	    (strcasecmp(ch.scheme, "Bearer") != 0 &&
 	    strcasecmp(ch.scheme, "Basic") != 0)) {
-		token_refused(a->h, a->rq->ref->path, a->auth, a->res,
+		token_refused(a->h, a->e->repository, a->auth, a->res,
 		    &x->errbody);
 		return HOP_FAILED;
 	}
@@ -281,7 +274,7 @@ api_unauthorized(struct api *a)
 	    a->res) != 0)
 		return HOP_FAILED;
 	if (a->auth == NULL) {
-		token_refused(a->h, a->rq->ref->path, NULL, a->res,
+		token_refused(a->h, a->e->repository, NULL, a->res,
 		    &x->errbody);
 		return HOP_FAILED;
 	}
@@ -318,6 +311,85 @@ api_redirect(struct api *a)
 	return HOP_REDIRECT;
 }
 
+/* A manifest answer's ratelimit-* headers, to whoever wants them. */
+static void
+api_ratelimit(struct api *a)
+{
+	struct reg_note n;
+
+	memset(&n, 0, sizeof n);
+	if (a->x.rl_limit[0] == '\0' || a->x.rl_remaining[0] == '\0' ||
+	    reg_ratelimit_parse(a->x.rl_limit, &n.limit, &n.window) != 0 ||
+	    reg_ratelimit_parse(a->x.rl_remaining, &n.remaining, NULL) != 0)
+		return;
+	n.kind = REG_NOTE_RATELIMIT;
+	n.is_mirror = a->e->is_mirror;
+	n.endpoint = a->e->is_mirror ? a->e->host : a->rq->ref->domain;
+	mirror_note(a->k, &n);
+}
+
+/* "6h", "45m", "30s": a window or a wait, roughly. */
+static void
+fmt_wait(char *out, size_t n, double s)
+{
+	if (s >= 3600 && (long)s % 3600 == 0)
+		snprintf(out, n, "%ldh", (long)s / 3600);
+	else if (s >= 3600)
+		snprintf(out, n, "%ldh%02ldm", (long)s / 3600,
+		    ((long)s % 3600) / 60);
+	else if (s >= 60)
+		snprintf(out, n, "%ldm", ((long)s + 59) / 60);
+	else
+		snprintf(out, n, "%lds", (long)s);
+}
+
+/*
+ * A 429 to a manifest request saying toomanyrequests: the pull rate limit
+ * is used up, and asking again before the window allows it only counts
+ * against it. Final, with when it will do: Retry-After, else the window
+ * of ratelimit-limit (the longest the wait can be).
+ */
+static void
+api_too_many(struct api *a)
+{
+	const struct xfer *x = &a->x;
+	const char *who = a->e->is_mirror ? a->e->host : a->rq->ref->domain;
+	long limit = 0, window = 0;
+	/* Retry-After as said: the 600 s cap is for waiting, not telling */
+	double said = x->retry_after[0] >= '0' && x->retry_after[0] <= '9' ?
+	    atof(x->retry_after) : 0, wait = said;
+	char when[32], per[32] = "", at[32] = "", lim[96] = "";
+	time_t t;
+	struct tm tm;
+
+	if (strcasestr(a->res->cause, "toomanyrequests") == NULL &&
+	    strcasestr(a->res->cause, "too many requests") == NULL &&
+	    memmem(x->errbody.data ? x->errbody.data : "", x->errbody.len,
+	    "TOOMANYREQUESTS", 15) == NULL)
+		return;
+	if (x->rl_limit[0] != '\0' &&
+	    reg_ratelimit_parse(x->rl_limit, &limit, &window) == 0 &&
+	    window > 0) {
+		fmt_wait(per, sizeof per, (double)window);
+		snprintf(lim, sizeof lim, " (%ld per %s)", limit, per);
+	}
+	if (wait <= 0)
+		wait = (double)window;
+	if (wait > 0) {
+		fmt_wait(when, sizeof when, wait);
+		t = time(NULL) + (time_t)wait;
+		if (gmtime_r(&t, &tm) != NULL)
+			strftime(at, sizeof at, "%H:%M UTC", &tm);
+		cause_set(a->res, REG_FATAL, "toomanyrequests: %s's pull rate "
+		    "limit%s is used up; the window allows this pull again in "
+		    "%s%s%s%s%s", who, lim, said > 0 ? "" : "at most ", when,
+		    at[0] ? " (by " : "", at, at[0] ? ")" : "");
+	} else
+		cause_set(a->res, REG_FATAL, "toomanyrequests: %s's pull rate "
+		    "limit is used up, and it did not say until when "
+		    "(no Retry-After, no ratelimit-limit window)", who);
+}
+
 /* One hop: send, then see what the answer asks for next. */
 static enum hop_next
 api_hop(struct api *a, int keep_auth)
@@ -347,9 +419,13 @@ api_hop(struct api *a, int keep_auth)
 		return api_unauthorized(a);
 	if (x->status >= 300 && x->status < 400)
 		return api_redirect(a);
+	if (to_origin && a->rq->what != NULL)
+		api_ratelimit(a);
 	if (x->status < 200 || x->status > 299) {
 		cause_http(a->res, x->status, &x->errbody);
 		a->res->retry_after = retry_after(x);
+		if (x->status == 429 && a->rq->what != NULL)
+			api_too_many(a);
 		return HOP_FAILED;
 	}
 	if (a->rq->ctype != NULL) {
@@ -365,28 +441,36 @@ api_hop(struct api *a, int keep_auth)
 }
 
 /*
- * A GET against the registry API path, with auth and redirects. Either
+ * A GET against endpoint e's API path, with auth and redirects. Either
  * rq->body (capped) or rq->write receives the answer.
  */
-static int
-api_get(struct regconn *k, const struct reg_req *rq, struct reg_result *res)
+int
+api_get(struct regconn *k, const struct reg_req *rq,
+    const struct mirror_endpoint *e, struct reg_result *res,
+    uint64_t *delivered)
 {
 	struct api a;
 	enum hop_next next = HOP_FAILED;
+	char *tail;
 	int hop;
 
 	memset(res, 0, sizeof *res);
 	memset(&a, 0, sizeof a);
+	*delivered = 0;
 	a.k = k;
 	a.rq = rq;
+	a.e = e;
 	a.res = res;
-	a.h = host_get(k->c, reg_host(rq->ref));
-	if (ping(k, a.h, res) != 0)
+	a.h = host_get(k->c, e->host);
+	mirror_host_bind(k->c, a.h, e);
+	if (e->default_scheme && ping(k, a.h, res) != 0)
 		return -1;
 	xfer_init(&a.x, k->easy);
-	a.scope = xasprintf("repository:%s:pull", rq->ref->path);
-	a.origin_url = xasprintf("%s://%s/v2/%s/%s", a.h->scheme, a.h->name,
-	    rq->ref->path, rq->path);
+	a.scope = xasprintf("repository:%s:pull", e->repository);
+	tail = xasprintf("/%s", rq->path);
+	a.origin_url = mirror_url(e, e->default_scheme ? a.h->scheme : NULL,
+	    tail);
+	free(tail);
 	a.url = xstrdup(a.origin_url);
 	/* an auth round is not a redirect: it does not count as a hop */
 	for (hop = 0; hop <= MAX_HOPS; hop += next == HOP_REDIRECT) {
@@ -397,6 +481,7 @@ api_get(struct regconn *k, const struct reg_req *rq, struct reg_result *res)
 	if (hop > MAX_HOPS)
 		cause_set(res, REG_FATAL, "%s: more than %d redirects",
 		    a.h->name, MAX_HOPS);
+	*delivered = a.x.delivered;
 	buf_free(&a.x.errbody);
 	curl_slist_free_all(a.hdrs);
 	api_auth_clear(&a);
@@ -427,12 +512,14 @@ reg_get_manifest(struct regconn *k, const struct ref *r, const char *reference,
 	int ret;
 
 	rq.path = path;
+	rq.resolve = strncmp(reference, "sha256:", 7) != 0;
 	k->check = check;
 	k->ctx = ctx;
-	ret = api_get(k, &rq, res);
+	ret = mirror_get(k, &rq, res);
 	if (ret != 0 && body->overflow)
 		cause_set(res, REG_FATAL, "manifest is larger than 4 MiB");
 	k->check = NULL;
+	k->note = NULL;
 	free(path);
 	return ret;
 }
@@ -456,8 +543,9 @@ reg_get_blob(struct regconn *k, const struct ref *r, const char *digest,
 	rq.path = path;
 	k->check = check;
 	k->ctx = ctx;
-	ret = api_get(k, &rq, res);
+	ret = mirror_get(k, &rq, res);
 	k->check = NULL;
+	k->note = NULL;
 	free(path);
 	return ret;
 }

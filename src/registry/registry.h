@@ -140,4 +140,48 @@ int reg_creds_lookup(const char *host, const char *override,
     struct reg_creds *out, char **cause) WUR;
 void reg_creds_free(struct reg_creds *c);
 
+/*
+ * Mirrors (config.h says where their configuration comes from). Each
+ * reg_get_* call tries the endpoints of its reference's mirror plan that
+ * may serve it, in order - a manifest by tag needs `resolve`, anything by
+ * digest `pull` - then the registry itself. A mirror that fails before a
+ * byte of the answer was handed on (no connection, 404, 5xx, 401...)
+ * passes the request to the next endpoint. Requests to a mirror carry
+ * ?ns=REGISTRY; its own TLS settings, headers and credentials go with
+ * them (--creds is the registry's only, never a mirror's).
+ *
+ * A caller that wants to know which endpoint serves a call, which
+ * mirror failed and the rate limit a registry announced sets a note
+ * callback with reg_conn_notes() before the call; it is called on the
+ * calling thread with no lock of the client held, with the call's ctx,
+ * and forgotten when the call returns. It must not call into the client.
+ */
+enum reg_note_kind {
+	REG_NOTE_SERVING,	/* endpoint is asked now */
+	REG_NOTE_FALLBACK,	/* endpoint failed (cause); next is asked */
+	REG_NOTE_RATELIMIT,	/* endpoint's ratelimit-* headers */
+};
+
+struct reg_note {
+	enum reg_note_kind kind;
+	const char *endpoint;	/* host[:port] (for a rate limit: the
+				   registry's name, "docker.io") */
+	int is_mirror;		/* the endpoint is not the registry */
+	int mirrored;		/* the plan has a mirror at all */
+	const char *cause;	/* FALLBACK: why */
+	const char *next;	/* FALLBACK: who is asked next */
+	long limit, remaining;	/* RATELIMIT: requests */
+	long window;		/* RATELIMIT: seconds, 0 when not said */
+};
+
+typedef void (*reg_note_fn)(void *ctx, const struct reg_note *n);
+
+void reg_conn_notes(struct regconn *k, reg_note_fn fn);
+
+/*
+ * "N;w=SECONDS" (a ratelimit-limit or ratelimit-remaining value): 0 with
+ * *n and *window (0 when there is no w=), or -1.
+ */
+int reg_ratelimit_parse(const char *s, long *n, long *window);
+
 #endif

@@ -136,6 +136,29 @@ certs_d_scan(struct host *h, struct buf *extra)
 }
 
 /*
+ * A plan's endpoint at h (mirror.c): hosts.toml's ca and client, and
+ * skip_verify (or registries.conf's insecure), before certs.d.
+ */
+static void
+endpoint_tls(struct host *h, struct buf *extra)
+{
+	const struct mirror_endpoint *e = h->ep;
+	int i;
+
+	if (e == NULL)
+		return;
+	for (i = 0; i < e->nca && h->tls_error == NULL; i++)
+		add_ca_file(h, extra, "ca ", e->ca[i]);
+	if (e->nclient > 0 && h->client_cert == NULL) {
+		h->client_cert = xstrdup(e->client[0].cert);
+		h->client_key = xstrdup(e->client[0].key != NULL ?
+		    e->client[0].key : e->client[0].cert);
+	}
+	if (e->skip_verify || e->insecure)
+		h->insecure = 1;
+}
+
+/*
  * Lock held: read certs.d/NAME (CAs and a client pair) and --cacert into
  * h's TLS settings, once. A problem is kept in tls_error and fails each
  * request to that host.
@@ -151,6 +174,8 @@ tls_prepare(struct regclient *c, struct host *h)
 	buf_init(&extra, CA_MAX);
 	if (c->opt->cacert != NULL)
 		add_ca_file(h, &extra, "--cacert ", c->opt->cacert);
+	if (h->tls_error == NULL)
+		endpoint_tls(h, &extra);
 	if (h->tls_error == NULL)
 		certs_d_scan(h, &extra);
 	if (h->tls_error == NULL && extra.len > 0) {

@@ -95,13 +95,23 @@ token_drop(struct regclient *c, struct host *h, const char *scope,
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* auth_mu held: look the host's credentials up once. 0, or -1 with res. */
+/*
+ * auth_mu held: look the host's credentials up once. --creds are the
+ * registry's: a mirror's come from docker's config.json alone. 0, or -1
+ * with res.
+ */
 static int
 creds_get(struct regconn *k, struct host *h, struct reg_result *res)
 {
 	if (h->creds_state == 0) {
-		int r = creds_lookup(h->name, k->c->opt->creds, &h->creds,
-		    &h->creds_error);
+		int mirror;
+		int r;
+
+		pthread_mutex_lock(&k->c->mu);
+		mirror = h->mirror;
+		pthread_mutex_unlock(&k->c->mu);
+		r = creds_lookup(h->name, mirror ? NULL : k->c->opt->creds,
+		    &h->creds, &h->creds_error);
 		h->creds_state = r == 0 ? 2 : r == 1 ? 1 : -1;
 	}
 	if (h->creds_state == -1) {

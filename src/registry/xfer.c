@@ -46,6 +46,7 @@ header_status(struct xfer *x)
 {
 	x->ctype[0] = x->challenge[0] = x->content_range[0] = '\0';
 	x->retry_after[0] = x->location[0] = '\0';
+	x->rl_limit[0] = x->rl_remaining[0] = '\0';
 	x->ctype_long = x->challenge_long = x->location_long = 0;
 	x->got_status = 1;
 	x->headers_done = 0;
@@ -86,6 +87,12 @@ header_cb(char *p, size_t size, size_t nmemb, void *u)
 		    colon + 1, vlen);
 	else if (IS("Retry-After"))
 		copy_header_value(x->retry_after, sizeof x->retry_after,
+		    colon + 1, vlen);
+	else if (IS("ratelimit-limit"))
+		copy_header_value(x->rl_limit, sizeof x->rl_limit, colon + 1,
+		    vlen);
+	else if (IS("ratelimit-remaining"))
+		copy_header_value(x->rl_remaining, sizeof x->rl_remaining,
 		    colon + 1, vlen);
 	else if (IS("Location"))
 		x->location_long = copy_header_value(x->location,

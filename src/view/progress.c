@@ -88,8 +88,9 @@ json_bar(uint64_t cur, uint64_t tot)
  * seconds the image still needs by the estimate, when it has one.
  */
 static void
-json_line(const struct model_image *im, const char *id, const char *status,
-    int detail, uint64_t cur, uint64_t tot, const char *err)
+json_line_from(const struct model_image *im, const char *id,
+    const char *status, int detail, uint64_t cur, uint64_t tot,
+    const char *err, const char *endpoint)
 {
 	json_t *o = json_object();
 
@@ -117,13 +118,23 @@ json_line(const struct model_image *im, const char *id, const char *status,
 	if (im->eta >= 0 && !image_state_final(im->state))
 		json_object_set_new(o, "eta", json_integer((json_int_t)(im->eta +
 		    0.5)));
+	/* with a mirror configured: who is serving (served) this layer */
+	if (endpoint != NULL)
+		json_object_set_new(o, "endpoint", json_string(endpoint));
 	json_put(o);
+}
+
+static void
+json_line(const struct model_image *im, const char *id, const char *status,
+    int detail, uint64_t cur, uint64_t tot, const char *err)
+{
+	json_line_from(im, id, status, detail, cur, tot, err, NULL);
 }
 
 /* Print one line about layer b in state st (maybe one it passed). */
 static void
-tell(struct out *w, const struct model_image *im, const struct model_blob *b,
-    enum blob_state st)
+tell(struct out *w, const struct snapshot *s, const struct model_image *im,
+    const struct model_blob *b, enum blob_state st)
 {
 	const char *words = blob_state_name(st);
 	uint64_t cur = b->done, tot = b->size;
@@ -141,10 +152,11 @@ tell(struct out *w, const struct model_image *im, const struct model_blob *b,
 	}
 	if (w->o->progress == PROGRESS_JSON) {
 		if (st == BLOB_FAILED || st == BLOB_ABORTED)
-			json_line(im, b->short_id, words, 1, 0, 0, why);
+			json_line_from(im, b->short_id, words, 1, 0, 0, why,
+			    snapshot_endpoint(s, b));
 		else
-			json_line(im, b->short_id, words, bytes ? 2 : 1,
-			    cur, tot, NULL);
+			json_line_from(im, b->short_id, words, bytes ? 2 : 1,
+			    cur, tot, NULL, snapshot_endpoint(s, b));
 		return;
 	}
 	if (bytes) {
@@ -166,7 +178,7 @@ emit_blob(struct out *w, const struct snapshot *s, const struct model_image *im,
 
 	for (i = 0; i < sizeof told_order / sizeof told_order[0]; i++)
 		if (fresh & (1u << told_order[i])) {
-			tell(w, im, b, told_order[i]);
+			tell(w, s, im, b, told_order[i]);
 			if (told_order[i] == BLOB_DOWNLOADING)
 				seen->last_dl = s->now;
 		}
@@ -175,7 +187,7 @@ emit_blob(struct out *w, const struct snapshot *s, const struct model_image *im,
 	 * frame (the worker's state can go Stalled and back in between) */
 	if ((b->state == BLOB_STALLED && seen->last_state != BLOB_STALLED) ||
 	    ((fresh & (1u << BLOB_STALLED)) && b->state != BLOB_STALLED))
-		tell(w, im, b, BLOB_STALLED);
+		tell(w, s, im, b, BLOB_STALLED);
 	seen->last_state = b->state;
 	if (b->extracted && !seen->pull_complete) {
 		seen->pull_complete = 1;
@@ -189,13 +201,13 @@ emit_blob(struct out *w, const struct snapshot *s, const struct model_image *im,
 	    b->state == BLOB_ABORTED) &&
 	    seen->final_key != (int)b->state * 1000 + b->attempts) {
 		seen->final_key = (int)b->state * 1000 + b->attempts;
-		tell(w, im, b, b->state);
+		tell(w, s, im, b, b->state);
 	}
 	if ((b->state == BLOB_DOWNLOADING || b->state == BLOB_EXTRACTING) &&
 	    !(fresh & (1u << b->state)) && s->now - seen->last_dl >= 1.0 &&
 	    (b->state == BLOB_DOWNLOADING ? b->done : b->xdone) !=
 	    seen->last_done) {
-		tell(w, im, b, b->state);
+		tell(w, s, im, b, b->state);
 		seen->last_dl = s->now;
 		seen->last_done = b->state == BLOB_DOWNLOADING ? b->done :
 		    b->xdone;
@@ -305,16 +317,20 @@ emit_retries(struct out *w, const struct snapshot *s)
 		const struct model_blob *b;
 		char *status;
 
-		if (e->seq < s->events_new || e->kind != EV_RETRYING)
+		if (e->seq < s->events_new || (e->kind != EV_RETRYING &&
+		    e->kind != EV_FALLBACK))
 			continue;
 		if (w->o->progress == PROGRESS_PLAIN) {
 			model_event_line(s, e, line, sizeof line);
 			printf("%s\n", line);
 			continue;
 		}
-		status = xasprintf("Retrying in %.0fs (attempt %d/%d)%s%s",
-		    e->delay, e->attempt, e->max_attempts,
-		    e->text[0] ? ": " : "", e->text);
+		if (e->kind == EV_FALLBACK)
+			status = xstrdup(e->text);
+		else
+			status = xasprintf("Retrying in %.0fs (attempt %d/%d)%s%s",
+			    e->delay, e->attempt, e->max_attempts,
+			    e->text[0] ? ": " : "", e->text);
 		if (e->blob >= 0 && e->blob < s->nblobs) {
 			b = &s->blobs[e->blob];
 			for (j = 0; j < b->nimages; j++)
@@ -326,6 +342,40 @@ emit_retries(struct out *w, const struct snapshot *s)
 			    0, NULL);
 		free(status);
 	}
+}
+
+/*
+ * With a mirror configured, the end of the run says how many bytes each
+ * endpoint served: "Bytes from 127.0.0.1:5001 (mirror): 1.2 MB (1234567)"
+ * plain; {"status": "Bytes from ENDPOINT", "endpoint", "bytes", "mirror"}
+ * in JSON.
+ */
+static void
+emit_endpoints(struct out *w, const struct snapshot *s)
+{
+	char a[32];
+	int i;
+
+	for (i = 0; i < s->tally.nep; i++) {
+		const struct model_endpoint *e = &s->tally.ep[i];
+
+		if (w->o->progress == PROGRESS_JSON) {
+			char *st = xasprintf("Bytes from %s", e->name);
+			json_t *o = json_pack("{s:s,s:s,s:I,s:b}", "status",
+			    st, "endpoint", e->name, "bytes",
+			    (json_int_t)e->bytes, "mirror", e->mirror);
+
+			free(st);
+			if (o != NULL)
+				json_put(o);
+		} else if (w->o->progress == PROGRESS_PLAIN) {
+			fmt_bytes(a, sizeof a, e->bytes);
+			printf("Bytes from %s%s: %s (%llu)\n", e->name,
+			    e->mirror ? " (mirror)" : "", a,
+			    (unsigned long long)e->bytes);
+		}
+	}
+	fflush(stdout);
 }
 
 static void
@@ -429,6 +479,7 @@ view_headless(struct source *src, const struct options *o)
 	memset(&s, 0, sizeof s);
 	w.o = o;
 	status = view_loop(src, &ops, &w, &s, 10);
+	emit_endpoints(&w, &s);
 	for (i = 0; i < w.nimages; i++) {
 		free(w.images[i].layers);
 		free(w.images[i].load_told);

@@ -1,7 +1,7 @@
 /*
  * test_auth.c - unit tests for src/auth.c (WWW-Authenticate parsing) and
  * the pure parts of src/creds.c (config keys, the base64 "auth" field),
- * one table row per case.
+ * and the ratelimit-* header values (mirror.c), one table row per case.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 
 #include "auth.h"
 #include "creds.h"
+#include "registry.h"
 #include "unit.h"
 
 struct chcase {
@@ -188,6 +189,41 @@ run_override(void)
 	free(cause);
 }
 
+/* ratelimit-limit / ratelimit-remaining: "N;w=SECONDS" */
+static void
+run_ratelimit(void)
+{
+	static const struct {
+		const char *in;
+		int ok;
+		long n, w;
+	} c[] = {
+		{ "100;w=21600", 1, 100, 21600 },
+		{ "87;w=21600", 1, 87, 21600 },
+		{ " 0;w=60", 1, 0, 60 },
+		{ "200", 1, 200, 0 },
+		{ "5000;w=3600;comment=\"x\"", 1, 5000, 3600 },
+		{ "100;w=abc", 1, 100, 0 },
+		{ "100;w=-5", 1, 100, 0 },
+		{ "", 0, 0, 0 },
+		{ "abc", 0, 0, 0 },
+		{ "-1;w=60", 0, 0, 0 },
+		{ "12x;w=60", 0, 0, 0 },
+		{ "99999999999999999999999", 0, 0, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+		long n = -7, w = -7;
+		int r = reg_ratelimit_parse(c[i].in, &n, &w);
+		char d[128];
+
+		snprintf(d, sizeof d, "rc %d n %ld w %ld", r, n, w);
+		unit_report(c[i].ok ? r == 0 && n == c[i].n && w == c[i].w :
+		    r == -1, d, "ratelimit '%s'", c[i].in);
+	}
+}
+
 int
 main(void)
 {
@@ -199,5 +235,6 @@ main(void)
 	run_keys();
 	run_decode();
 	run_override();
+	run_ratelimit();
 	return unit_summary();
 }
