@@ -12,6 +12,8 @@
 #   skopeo   skopeo copy --src-tls-verify=false docker://REG/IMG oci:D:img
 #   curl     curl --parallel --parallel-max 3: manifest, config and every
 #            layer blob, -o into D (no digest check, no layout: the floor)
+#   cursync  the same curl, then sync -f D: the floor of a durable pull,
+#            shown beside curl's (pulltop fsyncs each blob it stores)
 # Wall time is measured with a monotonic clock, CPU time and peak RSS with
 # wait4(2) on the tool's process.  Then the dashboard's CPU cost: the same
 # throttled pull of many small layers with --progress=quiet and with the
@@ -184,11 +186,15 @@ run_tool() {	# tool image round
 		mkdir -p "$D"
 		measure "$m" "$log" curl -sS -f --parallel --parallel-max "$CURL_PAR" \
 			-H "$ACCEPT" -K "$W/curl.cfg" ;;
+	cursync)	# the same, then its bytes on disk, as a store needs them
+		mkdir -p "$D"
+		measure "$m" "$log" sh -c 'curl -sS -f --parallel --parallel-max "$1" \
+			-H "$2" -K "$3" && sync -f "$4"' sh "$CURL_PAR" "$ACCEPT" "$W/curl.cfg" "$D" ;;
 	esac
 	read -r wall user sys rss rc <"$m" || { wall=0 user=0 sys=0 rss=0 rc=255; }
 	if [ "$rc" -ne 0 ]; then
 		ok=0 why="exit $rc: $(tail -n 2 "$log" | tr '\n' ' ')"
-	elif [ "$tool" = curl ]; then
+	elif [ "$tool" = curl ] || [ "$tool" = cursync ]; then
 		[ "$(bytes_in "$D")" -eq "$want_bytes" ] ||
 			ok=0 why="fetched $(bytes_in "$D") bytes, want $want_bytes"
 	else
@@ -200,7 +206,10 @@ run_tool() {	# tool image round
 		"$user" "$sys" "$rss" "$rc" "$ok" >>"$RES"
 }
 
-TOOLS=(pulltop skopeo curl)
+# cursync: curl, then sync -f of what it wrote. pulltop fsyncs every blob
+# before it counts as stored, so on a slow disk this, not curl, is the
+# floor of a durable pull; shown beside the target, which stays curl.
+TOOLS=(pulltop skopeo curl cursync)
 for img in $IMAGES; do
 	want_blobs=$(fx "$img" blobs) || die "bad image $img"
 	want_bytes=$(fx "$img" total)
@@ -210,8 +219,8 @@ for img in $IMAGES; do
 		"$(awk -v b="$want_bytes" 'BEGIN { printf "%.1f MB", b / 1e6 }')"
 	for ((r = 1; r <= RUNS; r++)); do
 		line="  round $r/$RUNS:"
-		for ((k = 0; k < 3; k++)); do
-			tool=${TOOLS[$(((r - 1 + k) % 3))]}
+		for ((k = 0; k < ${#TOOLS[@]}; k++)); do
+			tool=${TOOLS[$(((r - 1 + k) % ${#TOOLS[@]}))]}
 			run_tool "$tool" "$img" "$r"
 		done
 		for tool in "${TOOLS[@]}"; do
@@ -559,8 +568,9 @@ def verdict(good):
 print("== results: median wall time of %s run(s), cold output dir each run" % runs)
 print("   targets: pulltop <= %.1fx skopeo, <= %.1fx curl, peak RSS <= %g MiB"
       % (t_sk, t_cu, t_rss))
-hdr = "%-18s %9s %8s %8s %8s %11s %11s %18s" % (
-    "image", "MB", "pulltop", "skopeo", "curl", "p/skopeo", "p/curl", "p RSS med/max MiB")
+hdr = "%-18s %9s %8s %8s %8s %9s %11s %11s %10s %18s" % (
+    "image", "MB", "pulltop", "skopeo", "curl", "curl+sync", "p/skopeo", "p/curl",
+    "p/c+sync", "p RSS med/max MiB")
 print(hdr)
 print("-" * len(hdr))
 missed = 0
@@ -584,9 +594,11 @@ for img in order:
         rs = "%5.1f / %5.1f %-4s" % (rmed, rmax, verdict(rmax <= t_rss))
     else:
         rs = "%17s" % "n/a"
-    print(("%-18s %9.1f %8s %8s %8s %s %s %s" % (
-        img, mb, s("pulltop"), s("skopeo"), s("curl"),
-        ratio("skopeo", t_sk), ratio("curl", t_cu), rs)).rstrip())
+    cs = ("%10.2f" % round(med["pulltop"] / med["cursync"], 2)
+          if "pulltop" in med and med.get("cursync", 0) > 0 else "%10s" % "n/a")
+    print(("%-18s %9.1f %8s %8s %8s %9s %s %s %s %s" % (
+        img, mb, s("pulltop"), s("skopeo"), s("curl"), s("cursync"),
+        ratio("skopeo", t_sk), ratio("curl", t_cu), cs, rs)).rstrip())
 outl = []
 for line in open(res):
     img, tool, r, wall, *_ , ok = line.rstrip("\n").split("\t")
