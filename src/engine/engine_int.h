@@ -26,6 +26,7 @@
 #include "util.h"
 
 #define MAX_WORKERS 32
+#define JQ_HOSTS_MAX 16		/* registries with a connection budget */
 
 /* A small set of image ids (the images that still want a blob). */
 struct idset {
@@ -80,6 +81,12 @@ struct jobq {
 	int nworkers;
 	int image_threads;
 	int quit;
+	/* chunks.c: extra range connections in use, per registry host */
+	struct {
+		char host[256];
+		int used;
+	} conns[JQ_HOSTS_MAX];
+	int nconns;
 };
 
 /* jobq.c */
@@ -140,6 +147,18 @@ int st_blob_retry(struct jobq *q, struct blob *b);
 /* fetch.c: run every attempt of one blob on a worker's connection. */
 struct regconn;
 void fetch_blob(struct jobq *q, struct regconn *k, struct blob *b);
+
+/*
+ * chunks.c: fetch blob b into its open partial in as byte ranges on
+ * several connections, when the options and the blob call for it. 0 when
+ * committed; -1 failed (res; *cancelled when it was a cancel); 1 when the
+ * blob is to go as one stream (not split, or the server mishandled a
+ * range: in is then back to a plain partial of its prefix).
+ */
+struct ingest;
+struct reg_result;
+int chunks_fetch(struct jobq *q, struct blob *b, struct ingest *in,
+    struct reg_result *res, int *cancelled);
 
 /* image.c: the thread that resolves, waits for and commits one image. */
 void *image_main(void *arg);
