@@ -313,14 +313,19 @@ static int
 coord_tick(struct chunks *c, double *last, uint64_t *last_total)
 {
 	struct ingest_map *m = c->in->map;
+	struct model_range mr[STORE_RANGES_MAX];
 	uint64_t prefix, total = 0;
 	double now, dt, a;
 	int i;
 
 	pthread_mutex_lock(&c->mu);
 	prefix = store_ingest_prefix(c->in);
-	for (i = 0; i < m->n; i++)
+	for (i = 0; i < m->n; i++) {
+		mr[i].start = m->r[i].start;
+		mr[i].end = m->r[i].end;
+		mr[i].done = m->r[i].done;
 		total += m->r[i].done;
+	}
 	pthread_mutex_unlock(&c->mu);
 	if (store_ingest_hash_to(c->in, prefix) != 0)
 		return -1;
@@ -328,14 +333,24 @@ coord_tick(struct chunks *c, double *last, uint64_t *last_total)
 	dt = now - *last;
 	if (dt < CH_TICK && prefix < c->in->size)
 		return 0;
-	pthread_mutex_lock(c->q->mu);
 	a = 1 - exp(-dt / 1.5);
+	for (i = 0; i < m->n && dt > 0; i++) {
+		double inst = (double)(mr[i].done - c->pub[i]) / dt;
+
+		c->speed[i] = c->speed[i] > 0 ? c->speed[i] + a * (inst -
+		    c->speed[i]) : inst;
+		c->pub[i] = mr[i].done;
+		mr[i].speed = mr[i].done == mr[i].end - mr[i].start ? 0 :
+		    c->speed[i];
+	}
+	pthread_mutex_lock(c->q->mu);
 	if (dt > 0) {
 		double inst = (double)(total - *last_total) / dt;
 		double sp = c->b->m->speed;
 
 		st_blob_progress(c->q, c->b, total, sp > 0 ?
 		    sp + a * (inst - sp) : inst);
+		st_blob_ranges(c->q, c->b, mr, m->n);
 	}
 	pthread_mutex_unlock(c->q->mu);
 	*last = now;
@@ -352,8 +367,10 @@ coord_run(struct chunks *c, int want)
 	struct timespec ts;
 	int i;
 
-	for (i = 0; i < c->in->map->n; i++)
-		last_total += c->in->map->r[i].done;
+	for (i = 0; i < c->in->map->n; i++) {
+		c->pub[i] = c->in->map->r[i].done;
+		last_total += c->pub[i];
+	}
 	pthread_mutex_lock(&c->mu);
 	lanes_start(c, 1);
 	while (c->nlive > 0) {
@@ -483,6 +500,9 @@ chunks_fetch(struct jobq *q, struct blob *b, struct ingest *in,
 	budget_give(q, host, extra);
 	pthread_mutex_unlock(q->mu);
 	r = chunks_end(c, res, cancelled);
+	pthread_mutex_lock(q->mu);
+	st_blob_ranges(q, b, NULL, 0);
+	pthread_mutex_unlock(q->mu);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	free(c);

@@ -118,6 +118,9 @@ void st_blob_attempt(struct jobq *q, struct blob *b, uint64_t have);
 void st_blob_progress(struct jobq *q, struct blob *b, uint64_t done,
     double speed);
 void st_blob_stalled(struct jobq *q, struct blob *b, int stalled);
+/* The ranges of a split blob as they stand (n 0: one stream again). */
+void st_blob_ranges(struct jobq *q, struct blob *b,
+    const struct model_range *r, int n);
 void st_blob_verifying(struct jobq *q, struct blob *b);
 void st_blob_retry_wait(struct jobq *q, struct blob *b, double delay,
     const char *cause);
