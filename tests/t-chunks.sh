@@ -155,6 +155,18 @@ tmux -L "$sock" new-session -d -x 140 -y 40 \
     "$P --store $S --progress=tty $CH -j 1 $PROXY/$IMG; echo \$? >$T/rc; sleep 60"
 waitfor 'Downloading' 20 || t_fail "tui: the pull started" "$(cap | head -8)"
 sleep 1
+# the Active row's bar is one segment per range: filled, then unfilled,
+# then filled again (a single bar never is)
+cap | grep 'Downloading' | grep -qE '[.·]{2,}[#█▏▎▍▌▋▊▉]' &&
+	t_pass "dashboard: a split layer's bar has one segment per range" ||
+	t_fail "dashboard: a split layer's bar has one segment per range" "$(cap | grep Downloading)"
+# its details list the ranges with bytes and speed
+tmux -L "$sock" send-keys Tab Enter
+waitfor 'Range 4 ' 5 && cap | grep -E 'Range 1 .* / .*(B/s|done)' >/dev/null &&
+	t_pass "dashboard: the layer's details list its ranges, bytes and speed" ||
+	t_fail "dashboard: the layer's details list its ranges, bytes and speed" "$(cap | grep -i range | head -3)"
+tmux -L "$sock" send-keys Escape BTab
+sleep 0.3
 tmux -L "$sock" send-keys c
 waitfor "$IMG .*Cancelled" 10 && t_pass "cancel: the split image shows Cancelled" ||
 	t_fail "cancel: the split image shows Cancelled" "$(cap | sed -n 4,8p)"
