@@ -38,6 +38,7 @@
 
 #define CH_SAVE (1u << 20)	/* map saved this often per range, at most */
 #define CH_MIN_RANGE (1u << 20)	/* no range smaller */
+#define CH_RANGE (16u << 20)	/* ranges of a big blob, about */
 #define CH_TICK 0.1		/* seconds between hashing and publishing */
 
 struct chunks;
@@ -400,7 +401,13 @@ coord_run(struct chunks *c, int want)
 		pthread_join(c->lanes[i].th, NULL);
 }
 
-/* How many ranges for this blob; 0: fetch it as one stream. */
+/*
+ * How many ranges for this blob; 0: fetch it as one stream. At least one
+ * per connection, and more (up to CH_RANGE bytes each, at most
+ * STORE_RANGES_MAX) so that lanes taking them in order keep the hashed
+ * prefix close behind the bytes received: little is left to hash at the
+ * end.
+ */
 static int
 chunks_wanted(const struct jobq *q, const struct ingest *in)
 {
@@ -413,8 +420,10 @@ chunks_wanted(const struct jobq *q, const struct ingest *in)
 		return in->map->n;
 	if (in->size < o->chunk_min || left < o->chunk_min / 2)
 		return 0;
-	n = left / CH_MIN_RANGE;
-	n = n > (uint64_t)o->chunks ? (uint64_t)o->chunks : n;
+	n = left / CH_RANGE;
+	n = n < (uint64_t)o->chunks ? (uint64_t)o->chunks : n;
+	n = n > STORE_RANGES_MAX ? STORE_RANGES_MAX : n;
+	n = n > left / CH_MIN_RANGE ? left / CH_MIN_RANGE : n;
 	return n < 2 ? 0 : (int)n;
 }
 
@@ -470,7 +479,7 @@ chunks_fetch(struct jobq *q, struct blob *b, struct ingest *in,
 	struct chunks *c;
 	const char *host = reg_host(b->src);
 	char *cause = NULL;
-	int n = chunks_wanted(q, in), extra, r;
+	int n = chunks_wanted(q, in), extra, lanes, r;
 
 	memset(res, 0, sizeof *res);
 	*cancelled = 0;
@@ -492,7 +501,8 @@ chunks_fetch(struct jobq *q, struct blob *b, struct ingest *in,
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	pthread_mutex_lock(q->mu);
-	extra = budget_take(q, host, in->map->n - 1);
+	lanes = q->opt->chunks < in->map->n ? q->opt->chunks : in->map->n;
+	extra = budget_take(q, host, lanes - 1);
 	st_blob_attempt(q, b, in->have);
 	pthread_mutex_unlock(q->mu);
 	coord_run(c, 1 + extra);
