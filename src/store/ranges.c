@@ -29,6 +29,7 @@
 #define MAP_LINE 63		/* "%020llu %020llu %020llu\n" */
 #define MAP_MAX (MAP_HEAD + STORE_RANGES_MAX * MAP_LINE + 16)
 #define READ_BUF (1u << 20)
+#define WRITEBACK (8u << 20)	/* as store.c's SYNC_EVERY */
 
 static char *
 map_path(const struct ingest *in)
@@ -283,6 +284,13 @@ store_ingest_hash_to(struct ingest *in, uint64_t upto)
 		}
 		sha256_update(in->hash, m->rbuf, (size_t)got);
 		in->have += (uint64_t)got;
+	}
+	/* start writeback of what is hashed: the fsync at commit then has
+	 * little left to wait for */
+	if (m != NULL && in->have - in->synced >= WRITEBACK) {
+		sync_file_range(in->fd, (off64_t)in->synced,
+		    (off64_t)(in->have - in->synced), SYNC_FILE_RANGE_WRITE);
+		in->synced = in->have;
 	}
 	return 0;
 }
