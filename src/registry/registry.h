@@ -67,7 +67,8 @@ struct reg_result {
  *   the final 2xx answer comes here, in order, starting at the offset
  *   asked for (a 200 answer's first offset bytes are dropped first); never
  *   an error answer, a redirect's body or a 206 that starts elsewhere, and
- *   never a byte past the descriptor's size.
+ *   never a byte past the descriptor's size (for reg_get_blob_range: only
+ *   a 206 for exactly the range asked, never a byte past its end).
  *   - return 0 to go on; -1 with errno set to stop: the call fails
  *     REG_LOCAL with that errno in local_errno and strerror in cause.
  *   - may block (--limit-rate paces here): the time it takes does not
