@@ -49,6 +49,10 @@ static const char usage_text[] =
 "      --stall-timeout SECONDS  abort and retry a request that received\n"
 "                               nothing for this long (default 30)\n"
 "      --limit-rate RATE        cap each download, e.g. 500K, 2M (bytes/s)\n"
+"      --chunks N               fetch a big blob as N ranges at once, 1-16\n"
+"                               (default 4; 1: one stream per blob)\n"
+"      --chunk-min SIZE         split blobs of at least SIZE, e.g. 64M\n"
+"                               (default 64M)\n"
 "      --insecure-registry HOST[:PORT]  allow plain HTTP or an unverified\n"
 "                               certificate for HOST (repeatable)\n"
 "      --creds USER:PASSWORD    credentials for the registries of this run\n"
@@ -96,6 +100,8 @@ enum {
 	OPT_RETRY_DELAY,
 	OPT_STALL,
 	OPT_LIMIT_RATE,
+	OPT_CHUNKS,
+	OPT_CHUNK_MIN,
 	OPT_INSECURE,
 	OPT_CREDS,
 	OPT_CACERT,
@@ -125,6 +131,8 @@ static const struct option long_opts[] = {
 	{ "retry-delay", required_argument, NULL, OPT_RETRY_DELAY },
 	{ "stall-timeout", required_argument, NULL, OPT_STALL },
 	{ "limit-rate", required_argument, NULL, OPT_LIMIT_RATE },
+	{ "chunks", required_argument, NULL, OPT_CHUNKS },
+	{ "chunk-min", required_argument, NULL, OPT_CHUNK_MIN },
 	{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
 	{ "creds", required_argument, NULL, OPT_CREDS },
 	{ "cacert", required_argument, NULL, OPT_CACERT },
@@ -437,6 +445,14 @@ parse_one(struct options *o, struct owned *w, int c, char *arg)
 		if (parse_size(arg, &o->limit_rate) != 0 || o->limit_rate == 0)
 			usage_error("--limit-rate: '%s' is not a rate like "
 			    "500K or 2M", arg);
+		break;
+	case OPT_CHUNKS:
+		o->chunks = (int)parse_int("--chunks", arg, 1, 16);
+		break;
+	case OPT_CHUNK_MIN:
+		if (parse_size(arg, &o->chunk_min) != 0 || o->chunk_min < 1024)
+			usage_error("--chunk-min: '%s' is not a size like 64M "
+			    "(at least 1K)", arg);
 		break;
 	case OPT_INSECURE:
 		if (o->ninsecure == MAX_INSECURE)

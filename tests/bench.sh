@@ -38,6 +38,9 @@
 #   BENCH_ETA=0      skip the ETA accuracy rows
 #   BENCH_SCALE=0    skip the scale case (200 images x 20 layers)
 #   BENCH_SCALE_RUNS rounds of the scale case (default 3)
+#   BENCH_CHUNKS=0   skip the one-big-layer case (tests/bench-chunks.sh,
+#                    its own BENCH_CHUNKS_* settings)
+#   BENCH_ONLY=chunks  run only that case
 # Last, the CPU cost of --watch containerd (tests/bench-watch.sh, its own
 # BENCH_WATCH_* settings) and the Docker rows (tests/bench-docker.sh,
 # BENCH_DOCKER_RUNS; BENCH_DOCKER=0 skips them).
@@ -78,6 +81,10 @@ case "$RUNS" in '' | *[!0-9]* | 0) die "BENCH_RUNS must be a positive integer" ;
 for c in skopeo curl python3 /usr/bin/time tmux docker-registry; do
 	command -v "$c" >/dev/null 2>&1 || die "$c is missing (run 'make deps' as root)"
 done
+
+if [ "${BENCH_ONLY:-}" = chunks ]; then
+	exec bash "$T_LIB_DIR/bench-chunks.sh"
+fi
 
 T0=$(now)
 W=$(t_tmpdir) || die "cannot make a temp dir"
@@ -541,6 +548,12 @@ bash "$T_LIB_DIR/bench-watch.sh" || broke "watching containerd: see above"
 echo
 if [ "${BENCH_DOCKER:-1}" != 0 ]; then
 	bash "$T_LIB_DIR/bench-docker.sh" || broke "docker: see above"
+fi
+
+# one big layer over several connections (tests/bench-chunks.sh)
+echo
+if [ "${BENCH_CHUNKS:-1}" != 0 ]; then
+	bash "$T_LIB_DIR/bench-chunks.sh" || broke "chunks: see above"
 fi
 
 # --------------------------------------------------------------------- report

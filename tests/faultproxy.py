@@ -4,7 +4,7 @@
     python3 tests/faultproxy.py --upstream 127.0.0.1:PORT [--port 0] [--bind 127.0.0.1]
         [--portfile F] [--pidfile F] [--verbose]
         [--reset-after N] [--stall-after N] [--stall-seconds S]
-        [--status CODE] [--retry-after S] [--ignore-range] [--bad-range]
+        [--status CODE] [--retry-after S] [--ignore-range] [--bad-range] [--open-range]
         [--bad-range-shift N] [--rate BPS] [--rate-total BPS] [--delay S]
         [--only DIGEST_SUBSTRING] [--times K] [--skip M]
         [--basic-auth USER:PASS] [--ratelimit N;w=S] [--manifest-status CODE]
@@ -33,7 +33,11 @@ Faults apply only to blob GETs (GET /v2/<name>/blobs/sha256:<hex>):
                    starting at S+bad_range_shift (default -1000, clamped to 0;
                    if that equals S, S+|shift|) with the same length; the
                    client gets a 206 whose Content-Range/body start elsewhere.
-  rate=BPS         throttle each blob body to BPS bytes/second.
+  open_range       for "Range: bytes=S-E" ask the upstream for "bytes=S-": the
+                   client gets a 206 whose Content-Range ends elsewhere
+                   (the blob's end), as a server ignoring a range's end would.
+  rate=BPS         throttle each blob body to BPS bytes/second: a cap per
+                   connection (one response at a time on each), as CDNs do.
   rate_total=BPS   throttle all faulted blob bodies together to BPS.
   delay=S          wait S seconds before answering.
   only=SUB         faults apply only to digests containing SUB.
@@ -105,6 +109,7 @@ DEFAULTS = {
     "retry_after": None,
     "ignore_range": False,
     "bad_range": False,
+    "open_range": False,
     "bad_range_shift": -1000,
     "rate": None,
     "rate_total": None,
@@ -120,7 +125,7 @@ DEFAULTS = {
 INT_KEYS = {"reset_after", "stall_after", "status", "rate", "rate_total", "times",
             "skip", "bad_range_shift", "manifest_status"}
 FLOAT_KEYS = {"stall_seconds", "delay"}
-BOOL_KEYS = {"ignore_range", "bad_range", "redirect"}
+BOOL_KEYS = {"ignore_range", "bad_range", "open_range", "redirect"}
 STR_KEYS = {"only", "retry_after", "basic_auth", "ratelimit"}
 
 VERBOSE = False
@@ -163,7 +168,7 @@ def normalize_config(raw):
 
 def has_fault(cfg):
     return any(cfg[k] not in (None, False, 0, 0.0) for k in
-               ("reset_after", "stall_after", "status", "ignore_range", "bad_range",
+               ("reset_after", "stall_after", "status", "ignore_range", "bad_range", "open_range",
                 "rate", "rate_total", "delay")) or cfg["reset_after"] == 0 \
         or cfg["stall_after"] == 0
 
@@ -215,7 +220,7 @@ class State:
                 return None
             eff = dict(cfg)
             if not has_range:
-                eff["ignore_range"] = eff["bad_range"] = False
+                eff["ignore_range"] = eff["bad_range"] = eff["open_range"] = False
             if not has_fault(eff):
                 return None
             n = self.matched
@@ -571,6 +576,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if fault and lk == "range" and fault["bad_range"]:
                 v = self.bad_range(v, fault)
                 rec["sent_range"] = v
+            if fault and lk == "range" and fault["open_range"]:
+                m = RANGE_RE.match(v)
+                if m:
+                    v = "bytes=%s-" % m.group(1)
+                rec["sent_range"] = v
             headers.append((k, v))
         if not has_host:
             headers.append(("Host", self.server.upstream))
@@ -871,6 +881,7 @@ def main():
     ap.add_argument("--retry-after")
     ap.add_argument("--ignore-range", action="store_true")
     ap.add_argument("--bad-range", action="store_true")
+    ap.add_argument("--open-range", action="store_true")
     ap.add_argument("--bad-range-shift", type=int)
     ap.add_argument("--rate", type=int, help="bytes/second per blob response")
     ap.add_argument("--rate-total", type=int, help="bytes/second over all blob responses")

@@ -5,7 +5,7 @@ Usage:
     python3 tests/fixtures.py --registry 127.0.0.1:PORT [--out FILE]
                               [--cache DIR] [--jobs N] [--build-only] [-q] SET
 
-SET is one of: test, bench, demo, wide, scale (see SETS below).
+SET is one of: test, bench, demo, wide, scale, chunks (see SETS below).
 
 Layers are deterministic gzip'd tar streams (mtime 0, uid/gid 0, sorted names,
 gzip mtime 0, no gzip file name) made from files of this machine and from
@@ -38,6 +38,8 @@ Sets (sizes are compressed):
   bench  bench/big:v1 (6 layers, ~223 MB, this machine's /usr files, gzip -1),
          bench/onelayer:v1 (1 layer, ~232 MB: 40 MB of /usr/share + 200 MB
          random), bench/small60:v1 (60 layers of 20-100 KB).
+  chunks bench/huge:v1 (1 layer, ~272 MiB random: make bench's --chunks
+         case).
   wide   wide/app:t000..t199: 200 images of 20 tiny layers, 19 of them
          from a pool of 40 shared by all (the 200-image test).
   scale  scale/app:t000..t199: 200 images of 20 tiny layers of their own,
@@ -529,6 +531,13 @@ def set_bench():
     ]
 
 
+def set_chunks():
+    # one layer over 256 MiB (random: gzip keeps its size), for the
+    # --chunks case of make bench
+    one = [Layer("bench/huge#1", [rand_entry("data/random-272m.bin", 272 * MB, "huge")], 1)]
+    return [Image("bench/huge", "v1", one)]
+
+
 def tiny_layers(prefix, n, seed):
     out = []
     for i in range(n):
@@ -807,7 +816,7 @@ def push_index(reg, ix):
             "total_size": len(body) + sum(d["total_size"] for d in descs)}
 
 
-SETS = ("test", "bench", "demo", "wide", "scale")
+SETS = ("test", "bench", "demo", "wide", "scale", "chunks")
 
 
 def main():
@@ -838,6 +847,8 @@ def main():
         items = set_wide()
     elif a.set == "scale":
         items = set_scale()
+    elif a.set == "chunks":
+        items = set_chunks()
     else:
         items = set_demo()
     layers = all_layers(items)

@@ -217,6 +217,29 @@ overlay_image(struct dash *d, const struct model_image *im, struct lines *ls)
 	    "%s", im->error ? im->error : "none");
 }
 
+/* A split blob's ranges: where each is, its bytes and its speed. */
+static void
+overlay_ranges(const struct model_blob *b, struct lines *ls)
+{
+	char name[24], a[32], s[32], t[32];
+	int i;
+
+	for (i = 0; i < b->nranges; i++) {
+		const struct model_range *r = &b->ranges[i];
+
+		snprintf(name, sizeof name, "Range %d", i + 1);
+		fmt_bytes(a, sizeof a, r->done);
+		fmt_bytes(s, sizeof s, r->end - r->start);
+		if (r->done == r->end - r->start)
+			snprintf(t, sizeof t, "done");
+		else
+			draw_speed(t, sizeof t, r->speed);
+		lines_add(ls, name, ROLE_NORMAL, "%llu-%llu  %s / %s  %s",
+		    (unsigned long long)r->start,
+		    (unsigned long long)r->end - 1, a, s, t);
+	}
+}
+
 static void
 overlay_blob(struct dash *d, const struct model_blob *b, struct lines *ls)
 {
@@ -258,6 +281,7 @@ overlay_blob(struct dash *d, const struct model_blob *b, struct lines *ls)
 	}
 	lines_add(ls, "Last error", b->error ? ROLE_STATE_FAILED :
 	    ROLE_NORMAL, "%s", b->error ? b->error : "none");
+	overlay_ranges(b, ls);
 }
 
 static void

@@ -305,6 +305,32 @@ rows_blob_role(enum blob_state s)
 	}
 }
 
+/*
+ * A split blob's bar: one segment per range, each as wide as its share of
+ * the blob (at least one column), filled as far as that range is.
+ */
+static void
+rows_range_bar(WINDOW *w, int y, int x, int width, const struct model_blob *b,
+    int sel)
+{
+	int i, at = 0, n = b->nranges, seg;
+
+	for (i = 0; i < n && at < width; i++) {
+		const struct model_range *r = &b->ranges[i];
+		uint64_t len = r->end - r->start;
+
+		seg = i == n - 1 ? width - at : (int)((double)r->end /
+		    (double)b->size * width + 0.5) - at;
+		if (seg < 1)
+			seg = 1;
+		if (seg > width - at)
+			seg = width - at;
+		draw_bar(w, y, x + at, seg, len ? (double)r->done / len : 1,
+		    rows_attr(sel, ROLE_BAR_DONE), rows_attr(sel, ROLE_BAR_TODO));
+		at += seg;
+	}
+}
+
 static void
 rows_active_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 {
@@ -363,7 +389,10 @@ rows_active_draw(WINDOW *w, int y, int width, long key, int sel, void *ctx)
 		    b) : names, rows_attr(sel, ROLE_LABEL));
 		free(names);
 		frac = size ? (double)done / size : 0;
-		if (c[3].w > 0)
+		if (c[3].w > 0 && b->nranges > 0 &&
+		    b->state != BLOB_EXTRACTING)
+			rows_range_bar(w, y, c[3].x, c[3].w, b, sel);
+		else if (c[3].w > 0)
 			draw_bar(w, y, c[3].x, c[3].w, frac,
 			    rows_attr(sel, b->state == BLOB_CANCELLED ?
 			    ROLE_BAR_TODO : ROLE_BAR_DONE),

@@ -14,4 +14,6 @@ options_defaults(struct options *o)
 	o->retries = 5;
 	o->retry_delay = 5;
 	o->stall_timeout = 30;
+	o->chunks = 4;
+	o->chunk_min = 64u << 20;
 }

@@ -39,6 +39,9 @@ struct options {
 	const char *mirror[MAX_MIRROR_FLAGS];	/* --mirror REGISTRY=URL, in order */
 	int nmirror;
 	const char *hosts_dir;		/* --hosts-dir DIR or NULL */
+	/* one big blob over several connections (engine/chunks.c) */
+	int chunks;			/* --chunks: ranges per blob, 1 = off */
+	uint64_t chunk_min;		/* --chunk-min: smallest blob split */
 };
 
 void options_defaults(struct options *o);

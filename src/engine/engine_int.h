@@ -29,6 +29,7 @@
 #define MAX_WORKERS 32
 /* threads per job: one downloads while another fsyncs and commits */
 #define WORKERS_PER_JOB 2
+#define JQ_HOSTS_MAX 16		/* registries with a connection budget */
 
 /* A small set of image ids (the images that still want a blob). */
 struct idset {
@@ -88,6 +89,12 @@ struct jobq {
 	int quit;
 	_Atomic long long space_ms;	/* when jq_space last ran (monotonic) */
 	int gave_up;		/* cancel_all stopped an image midway */
+	/* chunks.c: extra range connections in use, per registry host */
+	struct {
+		char host[256];
+		int used;
+	} conns[JQ_HOSTS_MAX];
+	int nconns;
 };
 
 /* jobq.c */
@@ -123,6 +130,9 @@ void st_blob_attempt(struct jobq *q, struct blob *b, uint64_t have);
 void st_blob_progress(struct jobq *q, struct blob *b, uint64_t done,
     double speed);
 void st_blob_stalled(struct jobq *q, struct blob *b, int stalled);
+/* The ranges of a split blob as they stand (n 0: one stream again). */
+void st_blob_ranges(struct jobq *q, struct blob *b,
+    const struct model_range *r, int n);
 void st_blob_verifying(struct jobq *q, struct blob *b);
 void st_blob_retry_wait(struct jobq *q, struct blob *b, double delay,
     const char *cause);
@@ -162,6 +172,18 @@ void st_note(struct jobq *q, struct image *im, struct blob *b,
 /* fetch.c: run every attempt of one blob on a worker's connection. */
 struct regconn;
 void fetch_blob(struct jobq *q, struct regconn *k, struct blob *b);
+
+/*
+ * chunks.c: fetch blob b into its open partial in as byte ranges on
+ * several connections, when the options and the blob call for it. 0 when
+ * committed; -1 failed (res; *cancelled when it was a cancel); 1 when the
+ * blob is to go as one stream (not split, or the server mishandled a
+ * range: in is then back to a plain partial of its prefix).
+ */
+struct ingest;
+struct reg_result;
+int chunks_fetch(struct jobq *q, struct blob *b, struct ingest *in,
+    struct reg_result *res, int *cancelled);
 
 /* image.c: the thread that resolves, waits for and commits one image. */
 void *image_main(void *arg);

@@ -2,6 +2,8 @@
  * fetch.c - every attempt at one blob, run by a worker: resume from the
  * partial on disk, stream into it while hashing, watch for cancel and
  * stalls, retry transient failures with growing delays, verify and commit.
+ * A big blob goes to chunks.c first, which fetches it as ranges at once
+ * or hands it back to be fetched here as one stream.
  */
 #include "engine_int.h"
 #include "registry.h"
@@ -313,12 +315,18 @@ fetch_blob(struct jobq *q, struct regconn *k, struct blob *b)
 	struct reg_result res;
 	struct ingest in;
 	struct fetch f;
-	int r, settled, partial;
+	int r, settled, partial, cancelled;
 
 	for (;;) {
 		if (fetch_open(q, b, &in) != 0)
 			return;
-		r = fetch_attempt(q, k, b, &in, &f, &res);
+		r = chunks_fetch(q, b, &in, &res, &cancelled);
+		if (r == 1)	/* as one stream */
+			r = fetch_attempt(q, k, b, &in, &f, &res);
+		else {
+			memset(&f, 0, sizeof f);
+			f.why = cancelled ? STOP_CANCEL : STOP_NONE;
+		}
 		if (res.range_broken && store_ingest_reset(&in) != 0) {
 			/* the next open re-hashes and resets anyway */
 		}

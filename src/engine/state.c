@@ -102,6 +102,18 @@ st_blob_progress(struct jobq *q, struct blob *b, uint64_t done, double speed)
 }
 
 void
+st_blob_ranges(struct jobq *q, struct blob *b, const struct model_range *r,
+    int n)
+{
+	if (n > MODEL_RANGES_MAX)
+		n = MODEL_RANGES_MAX;
+	b->m->nranges = n;
+	if (n > 0)
+		memcpy(b->m->ranges, r, (size_t)n * sizeof *r);
+	model_touch_blob(q->m, b->m);
+}
+
+void
 st_blob_stalled(struct jobq *q, struct blob *b, int stalled)
 {
 	if (stalled && b->m->state == BLOB_DOWNLOADING) {

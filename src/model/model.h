@@ -84,6 +84,8 @@ enum model_final {
 
 /* --------------------------------------------------------------- records */
 
+#define MODEL_RANGES_MAX 16	/* ranges of one split blob */
+
 struct model_blob {
 	int id;
 	const char *digest;	/* "sha256:<64 hex>" or a source's own id */
@@ -112,6 +114,14 @@ struct model_blob {
 	uint64_t gen;		/* generation of the last change */
 	uint64_t meta_gen;	/* ... of the last change to a pointer */
 	int cap_images;
+	/* a blob fetched as byte ranges at once (engine chunks.c): the
+	 * ranges in blob order; nranges 0 when it comes as one stream */
+	int nranges;
+	struct model_range {
+		uint64_t start, end;	/* [start, end) */
+		uint64_t done;		/* bytes in, from start */
+		double speed;		/* bytes/s, smoothed */
+	} ranges[MODEL_RANGES_MAX];
 };
 
 struct model_image {

@@ -234,6 +234,9 @@ cause_stopped(struct reg_result *res, CURLcode rc, const struct xfer *x,
 		    CURL_MAX_HTTP_HEADER >> 10);
 	else if (rc != CURLE_WRITE_ERROR)
 		return 0;
+	else if (x->range_broken && x->status == 200)
+		cause_set(res, REG_RETRY, "server answered a Range request "
+		    "with 200 (the whole blob)");
 	else if (x->range_broken)
 		cause_set(res, REG_RETRY, "server answered a Range request "
 		    "with Content-Range '%s'", x->content_range);

@@ -89,6 +89,7 @@ struct reg_req {
 	void *ctx;
 	uint64_t size;		/* a blob's descriptor size: no byte past it */
 	uint64_t offset;	/* Range start */
+	uint64_t end;		/* bounded Range end (exclusive), 0: open */
 	uint64_t limit_rate;
 	char *ctype;		/* the answer's Content-Type, or NULL */
 	size_t ctype_n;
@@ -148,6 +149,7 @@ struct xfer {
 	void *ctx;
 	uint64_t size;		/* ...at most this many in all (descriptor) */
 	uint64_t offset;	/* Range asked for */
+	uint64_t end;		/* bounded Range: its end (exclusive); 0 open */
 	uint64_t limit_rate;	/* --limit-rate: read in small pieces */
 	uint64_t skip;		/* bytes of a 200 still to drop */
 	uint64_t delivered;	/* bytes given to write */

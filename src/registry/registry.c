@@ -213,6 +213,7 @@ api_send(struct api *a, int to_origin)
 	x->ctx = rq->ctx;
 	x->size = rq->size;
 	x->offset = rq->offset;
+	x->end = rq->end;
 	x->limit_rate = rq->limit_rate;
 	x->redirected = !to_origin;
 	x->req = to_origin ? rq->what : "redirect target";
@@ -222,7 +223,12 @@ api_send(struct api *a, int to_origin)
 	}
 	if (xfer_setup(a->k, a->url, a->hdrs, x, a->res) == NULL)
 		return CURLE_FAILED_INIT;
-	if (rq->offset > 0) {
+	if (rq->end > 0) {
+		snprintf(range, sizeof range, "%llu-%llu",
+		    (unsigned long long)rq->offset,
+		    (unsigned long long)rq->end - 1);
+		curl_easy_setopt(a->k->easy, CURLOPT_RANGE, range);
+	} else if (rq->offset > 0) {
 		snprintf(range, sizeof range, "%llu-",
 		    (unsigned long long)rq->offset);
 		curl_easy_setopt(a->k->easy, CURLOPT_RANGE, range);
@@ -524,6 +530,48 @@ reg_get_manifest(struct regconn *k, const struct ref *r, const char *reference,
 	return ret;
 }
 
+static int
+get_blob(struct regconn *k, struct reg_req *rq, const char *digest,
+    reg_check_fn check, struct reg_result *res)
+{
+	char *path = xasprintf("blobs/%s", digest);
+	int ret;
+
+	rq->path = path;
+	k->check = check;
+	k->ctx = rq->ctx;
+	ret = mirror_get(k, rq, res);
+	k->check = NULL;
+	k->note = NULL;
+	free(path);
+	return ret;
+}
+
+int
+reg_get_blob_range(struct regconn *k, const struct ref *r,
+    const char *digest, uint64_t size, uint64_t offset, uint64_t end,
+    reg_write_fn write, reg_check_fn check, void *ctx,
+    struct reg_result *res)
+{
+	struct reg_req rq = {
+		.ref = r,
+		.write = write,
+		.ctx = ctx,
+		.size = size,
+		.offset = offset,
+		.end = end,
+	};
+
+	if (end <= offset || end > size) {
+		memset(res, 0, sizeof *res);
+		cause_set(res, REG_FATAL, "bad range %llu-%llu of %llu bytes",
+		    (unsigned long long)offset, (unsigned long long)end,
+		    (unsigned long long)size);
+		return -1;
+	}
+	return get_blob(k, &rq, digest, check, res);
+}
+
 int
 reg_get_blob(struct regconn *k, const struct ref *r, const char *digest,
     uint64_t size, uint64_t offset, uint64_t limit_rate, reg_write_fn write,
@@ -537,15 +585,6 @@ reg_get_blob(struct regconn *k, const struct ref *r, const char *digest,
 		.offset = offset,
 		.limit_rate = limit_rate,
 	};
-	char *path = xasprintf("blobs/%s", digest);
-	int ret;
 
-	rq.path = path;
-	k->check = check;
-	k->ctx = ctx;
-	ret = mirror_get(k, &rq, res);
-	k->check = NULL;
-	k->note = NULL;
-	free(path);
-	return ret;
+	return get_blob(k, &rq, digest, check, res);
 }

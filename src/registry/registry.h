@@ -67,7 +67,8 @@ struct reg_result {
  *   the final 2xx answer comes here, in order, starting at the offset
  *   asked for (a 200 answer's first offset bytes are dropped first); never
  *   an error answer, a redirect's body or a 206 that starts elsewhere, and
- *   never a byte past the descriptor's size.
+ *   never a byte past the descriptor's size (for reg_get_blob_range: only
+ *   a 206 for exactly the range asked, never a byte past its end).
  *   - return 0 to go on; -1 with errno set to stop: the call fails
  *     REG_LOCAL with that errno in local_errno and strerror in cause.
  *   - may block (--limit-rate paces here): the time it takes does not
@@ -117,8 +118,31 @@ int reg_get_blob(struct regconn *k, const struct ref *r, const char *digest,
     uint64_t size, uint64_t offset, uint64_t limit_rate, reg_write_fn write,
     reg_check_fn check, void *ctx, struct reg_result *res) WUR;
 
+/*
+ * GET the bytes [offset, end) of a blob of size bytes, asking for the
+ * bounded "Range: bytes=offset-(end-1)" (0 <= offset < end <= size), through
+ * the registry and any redirect, as reg_get_blob does (every call asks the
+ * registry afresh, so an expired one-time storage URL is never reused).
+ * Only a 206 whose Content-Range is exactly "bytes offset-(end-1)/size"
+ * (and whose body is that long) reaches write; a 200, any other range, a
+ * missing or wrong Content-Range, or a body running past end sets
+ * range_broken and fails REG_RETRY, with no byte of the wrong answer
+ * written (a body that runs past end: none past end). The caller then
+ * stops splitting the blob.
+ */
+int reg_get_blob_range(struct regconn *k, const struct ref *r,
+    const char *digest, uint64_t size, uint64_t offset, uint64_t end,
+    reg_write_fn write, reg_check_fn check, void *ctx,
+    struct reg_result *res) WUR;
+
 /* The START of a Content-Range value "bytes START-END/TOTAL", or -1. */
 long long reg_content_range_start(const char *s);
+/*
+ * All of "bytes START-END/TOTAL" (TOTAL "*" gives -1): 0, or -1 when s is
+ * not that.
+ */
+int reg_content_range_parse(const char *s, long long *start, long long *end,
+    long long *total);
 
 /*
  * Credentials for a client that reaches host through someone else (the

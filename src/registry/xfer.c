@@ -128,6 +128,55 @@ reg_content_range_start(const char *s)
 	return v;
 }
 
+int
+reg_content_range_parse(const char *s, long long *start, long long *end,
+    long long *total)
+{
+	char *p;
+
+	*start = reg_content_range_start(s);
+	if (*start < 0 || (p = strchr(s, '-')) == NULL)
+		return -1;
+	p++;
+	if (*p < '0' || *p > '9')
+		return -1;
+	errno = 0;
+	*end = strtoll(p, &p, 10);
+	if (errno != 0 || *end < *start || *p != '/')
+		return -1;
+	p++;
+	if (p[0] == '*' && p[1] == '\0') {
+		*total = -1;
+		return 0;
+	}
+	if (*p < '0' || *p > '9')
+		return -1;
+	*total = strtoll(p, &p, 10);
+	return errno == 0 && *p == '\0' && *total > *end ? 0 : -1;
+}
+
+/*
+ * A bounded range (x->end): only a 206 for exactly [offset, end) of size
+ * bytes will do. 0, or -1 with range_broken set.
+ */
+static int
+bounded_ok(struct xfer *x)
+{
+	long long a, b, t;
+	curl_off_t cl = -1;
+
+	if (x->status != 206 ||
+	    reg_content_range_parse(x->content_range, &a, &b, &t) != 0 ||
+	    (uint64_t)a != x->offset || (uint64_t)b + 1 != x->end ||
+	    (t >= 0 && (uint64_t)t != x->size) ||
+	    (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+	    &cl) == CURLE_OK && cl >= 0 && (uint64_t)cl != x->end - x->offset)) {
+		x->range_broken = 1;
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * The first body byte is in: choose where the body goes. A blob answer
  * must start where it was asked to and fit its descriptor. 0, or -1 to
@@ -142,6 +191,8 @@ write_decide(struct xfer *x)
 	x->decided = 1;
 	if (x->write == NULL || x->status < 200 || x->status > 299)
 		return 0;
+	if (x->end > 0)
+		return bounded_ok(x);
 	if (x->status == 206) {
 		long long start = reg_content_range_start(x->content_range);
 		if (start < 0 || (uint64_t)start != x->offset) {
@@ -182,6 +233,10 @@ write_blob(struct xfer *x, const char *p, size_t len)
 	x->skip -= drop;
 	if (drop == len)
 		return len;
+	if (x->end > 0 && x->offset + x->delivered + (len - drop) > x->end) {
+		x->range_broken = 1;	/* a 206 longer than it said */
+		return 0;
+	}
 	if (x->offset + x->delivered + (len - drop) > x->size) {
 		x->too_long = 1;
 		return 0;

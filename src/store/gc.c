@@ -207,6 +207,12 @@ sweep_partial(DIR *d, const char *name, struct store_prune *p, time_t now)
 		p->young_partials++;
 		p->young_bytes += (uint64_t)st.st_size;
 	} else if (p->dry_run || unlinkat(dirfd(d), name, 0) == 0) {
+		char map[80];
+
+		/* and its range map, if it was split */
+		snprintf(map, sizeof map, "%.64s.ranges", name);
+		if (!p->dry_run)
+			unlinkat(dirfd(d), map, 0);
 		snprintf(digest, sizeof digest, "sha256:%.64s", name);
 		p->partials++;
 		p->partial_bytes += (uint64_t)st.st_size;

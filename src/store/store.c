@@ -259,6 +259,16 @@ hasher_free(struct hasher *hz)
 	free(hz);
 }
 
+void
+ingest_hz_stop(struct ingest *in)
+{
+	if (in->hz == NULL)
+		return;
+	if (hasher_drain(in) != 0) { /* a short partial: hashed as written */ }
+	hasher_free(in->hz);
+	in->hz = NULL;
+}
+
 /*
  * Remove what write_atomic left in dir when its process died:
  * ".NAME.tmp.PID.SEQ" (earlier versions: ".NAME.tmp.PID") whose PID is gone and which is over a minute old (a live write takes
@@ -527,6 +537,7 @@ store_ingest_open(struct store *s, const char *digest, uint64_t size,
     struct ingest *in, char **cause)
 {
 	struct stat st, cur;
+	int lr;
 
 	memset(in, 0, sizeof *in);
 	in->fd = -1;
@@ -559,7 +570,10 @@ store_ingest_open(struct store *s, const char *digest, uint64_t size,
 	in->hash = sha256_new();
 	in->have = (uint64_t)st.st_size;
 	space_touch(s, digest, size);
-	if (in->have > size) {
+	lr = ranges_load(in, in->have);
+	if (lr > 0)
+		in->have = store_ingest_prefix(in);	/* only it is hashed */
+	if (in->have > size || lr < 0) {
 		if (store_ingest_reset(in) != 0) {
 			*cause = xasprintf("%s: %s", in->path, strerror(errno));
 			goto fail;
@@ -571,7 +585,7 @@ store_ingest_open(struct store *s, const char *digest, uint64_t size,
 		}
 	}
 	in->synced = in->have;
-	if (size - in->have >= HZ_MIN)
+	if (in->map == NULL && size - in->have >= HZ_MIN)
 		in->hz = hasher_new(in->hash);	/* NULL: hash inline */
 	return 0;
 fail:
@@ -624,6 +638,7 @@ store_ingest_reset(struct ingest *in)
 		hasher_drain(in);
 	}
 	sha256_final(in->hash, scratch);	/* final resets the context */
+	ranges_drop(in);
 	in->have = 0;
 	in->synced = 0;
 	if (ftruncate(in->fd, 0) != 0 || lseek(in->fd, 0, SEEK_SET) != 0)
@@ -653,6 +668,7 @@ store_ingest_commit(struct store *s, struct ingest *in, char **cause)
 		in->have = 0;
 		if (ftruncate(in->fd, 0) != 0) { /* unlinked below anyway */ }
 		unlink(in->path);
+		ranges_drop(in);
 		return -1;
 	}
 	if (fsync(in->fd) != 0) {
@@ -678,6 +694,7 @@ store_ingest_commit(struct store *s, struct ingest *in, char **cause)
 	store_unlock(fd);
 	free(dst);
 	space_done(s, in->digest);
+	ranges_drop(in);	/* a map without its partial is discarded */
 	/* the rename is made durable by store_index_set, before any
 	 * index.json entry can point at the blob */
 	return 0;
@@ -693,6 +710,16 @@ store_ingest_close(struct ingest *in)
 		}
 		hasher_free(in->hz);
 		in->hz = NULL;
+	}
+	if (in->map != NULL) {
+		/* count every byte written: the next open resumes there */
+		if (store_ingest_map_save(in, 0) != 0) { /* it undercounts */ }
+		if (in->map->fd >= 0)
+			close(in->map->fd);
+		free(in->map->path);
+		free(in->map->rbuf);
+		free(in->map);
+		in->map = NULL;
 	}
 	if (in->fd >= 0)
 		close(in->fd);	/* drops the flock */

@@ -3,6 +3,7 @@
  *
  *   STORE/oci-layout, STORE/index.json, STORE/blobs/sha256/<hex>
  *   STORE/ingest/<hex>.partial   downloads in progress (kept across runs)
+ *   STORE/ingest/<hex>.ranges    what each range of a split download holds
  *   STORE/ingest/index.lock      serializes index.json updates
  *   STORE/ingest/store.lock      pulls share it, prune's sweep owns it
  *   STORE/ingest/lease-XXXXXX    what a running pulltop holds, not yet indexed
@@ -23,6 +24,8 @@ struct sha256;
 
 struct hasher;
 
+struct ingest_map;
+
 struct ingest {
 	int fd;
 	char *path;
@@ -32,6 +35,7 @@ struct ingest {
 	uint64_t synced;	/* bytes handed to writeback so far */
 	struct sha256 *hash;	/* over the first `have` bytes */
 	struct hasher *hz;	/* large blobs: batching and a hash thread */
+	struct ingest_map *map;	/* a split download's ranges, or NULL */
 };
 
 int store_open(const char *dir, struct store **out, char **cause) WUR;
@@ -71,6 +75,63 @@ int store_ingest_reset(struct ingest *in) WUR;
 int store_ingest_commit(struct store *s, struct ingest *in, char **cause) WUR;
 /* Close, keeping the partial for a later resume. */
 void store_ingest_close(struct ingest *in);
+
+/*
+ * ---- a blob fetched as byte ranges at once (ranges.c) ----
+ *
+ * A split partial has a range map beside it, HEX.ranges: the ranges that
+ * cover the blob and how many bytes from each range's start are in the
+ * partial. Ranges are written in place (pwrite); the map is rewritten in
+ * place (one small pwrite, with a CRC) after the bytes it counts are
+ * written, so a kill at any moment leaves a map that undercounts, never
+ * one that overcounts. The hash runs over the contiguous prefix only: `have`
+ * is that prefix. store_ingest_open loads a map that matches its partial
+ * (same digest and size, ranges that tile the blob, nothing counted past
+ * the file's end, CRC right) and re-hashes only the prefix; a map that does
+ * not match is deleted with the partial's bytes.
+ *
+ * Not thread-safe: the caller serializes every call on one ingest, except
+ * store_ingest_pwrite, which threads may call at once on disjoint bytes,
+ * and store_ingest_hash_to, which may run alongside them.
+ */
+#define STORE_RANGES_MAX 16
+
+struct store_range {
+	uint64_t start, end;	/* [start, end) of the blob */
+	uint64_t done;		/* bytes from start on in the partial */
+};
+
+struct ingest_map {
+	int fd;
+	char *path;
+	int n;
+	struct store_range r[STORE_RANGES_MAX];
+	uint64_t saved[STORE_RANGES_MAX];	/* done as the file says */
+	unsigned char *rbuf;	/* read-back buffer for the hash */
+};
+
+/*
+ * Make the open partial a split one of n ranges (when it has no map yet),
+ * tiling [have, size) evenly after the prefix it has. 0, or -1 with *cause.
+ */
+int store_ingest_split(struct ingest *in, int n, char **cause) WUR;
+/* Write bytes of the blob at offset (from any thread). 0, or -1, errno. */
+int store_ingest_pwrite(struct ingest *in, uint64_t offset, const void *p,
+    size_t n) WUR;
+/*
+ * Save the map when a range counts at least every bytes more than the
+ * file says (0: always). 0, or -1 with errno.
+ */
+int store_ingest_map_save(struct ingest *in, uint64_t every) WUR;
+/* The contiguous prefix the map's ranges hold. */
+uint64_t store_ingest_prefix(const struct ingest *in);
+/* Hash the bytes [have, upto) back from the partial; have = upto. 0/-1. */
+int store_ingest_hash_to(struct ingest *in, uint64_t upto) WUR;
+/*
+ * Back to one stream: keep the prefix, drop the bytes past it and the
+ * map; later bytes go through store_ingest_write. 0, or -1 with errno.
+ */
+int store_ingest_unsplit(struct ingest *in) WUR;
 
 /*
  * Point refname at a manifest in index.json (replacing any entry of that

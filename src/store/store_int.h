@@ -56,6 +56,15 @@ int blob_there(const struct store *s, const char *digest, uint64_t size);
 int write_atomic(const char *tmpdir, const char *dir, const char *name,
     const void *p, size_t n, int sync_dir, int keep, char **cause);
 
+/* store.c: write and hash what a large blob's hash thread holds, and
+ * stop it (later bytes are hashed inline) */
+void ingest_hz_stop(struct ingest *in);
+
+/* ranges.c: the map beside a partial of fsize bytes: 1 loaded, 0 none,
+ * -1 one that does not match (deleted); and deleting it */
+int ranges_load(struct ingest *in, uint64_t fsize);
+void ranges_drop(struct ingest *in);
+
 /* index.c */
 json_t *index_load(struct store *s, char **cause);
 int index_lock(struct store *s);

@@ -2,7 +2,10 @@
  * fuzz_range.c - libFuzzer target for reg_content_range_start, which reads
  * START out of a Content-Range answer "bytes START-END/TOTAL". Checked
  * against an independent reading of the same grammar: "bytes" in any case,
- * optional spaces, decimal digits that fit a long long, then '-'.
+ * optional spaces, decimal digits that fit a long long, then '-'. And for
+ * reg_content_range_parse (all three, for bounded ranges): what it accepts
+ * has that START, START <= END < TOTAL (or TOTAL "*"), and reads back the
+ * same from its canonical form.
  *
  * It lives in src/registry/xfer.c, which links against much of the
  * engine, so this target takes it all.
@@ -41,6 +44,27 @@ oracle(const char *s)
 	return (long long)v;
 }
 
+static void
+check_parse(const char *s, long long start)
+{
+	long long a, b, t, a2, b2, t2;
+	char canon[96];
+
+	if (reg_content_range_parse(s, &a, &b, &t) != 0)
+		return;
+	if (t >= 0)
+		snprintf(canon, sizeof canon, "bytes %lld-%lld/%lld", a, b, t);
+	else
+		snprintf(canon, sizeof canon, "bytes %lld-%lld/*", a, b);
+	if (a != start || b < a || (t >= 0 && t <= b) ||
+	    reg_content_range_parse(canon, &a2, &b2, &t2) != 0 || a2 != a ||
+	    b2 != b || t2 != t) {
+		fprintf(stderr, "fuzz_range: '%s' parsed as %lld-%lld/%lld\n",
+		    s, a, b, t);
+		abort();
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -62,6 +86,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    got, want);
 		abort();
 	}
+	check_parse(s, want);
 	free(s);
 	return 0;
 }
