@@ -202,7 +202,15 @@ for i in $(seq 12); do
 	pid=$!
 	sleep "0.$((RANDOM % 9 + 1))$((RANDOM % 10))"
 	kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
-	store_ok "$S" || { bad=$((bad + 1)); echo "# store invalid after kill $i" >&2; }
+	# killed before the store was whole (a busy machine, the first
+	# round): no oci-layout and no blob - there is no store yet, and the
+	# next round must make one; else it must be a valid one
+	if [ ! -e "$S/oci-layout" ] && [ -z "$(ls "$S/blobs/sha256" 2>/dev/null)" ]; then
+		echo "# kill $i: before the store was made" >&2
+		continue
+	fi
+	{ store_ok "$S" && [ -s "$S/oci-layout" ]; } ||
+		{ bad=$((bad + 1)); echo "# store invalid after kill $i" >&2; }
 done
 [ $bad -eq 0 ] && t_pass "kill -9 at 12 random moments: store valid after each" || t_fail "kill -9 at 12 random moments: store valid after each" "$bad invalid"
 before=$(proxy_stats | json_get 'd["blob_bytes"]')

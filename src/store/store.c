@@ -366,10 +366,12 @@ store_open(const char *dir, struct store **out, char **cause)
 		free(p);
 		p = NULL;
 	}
-	if ((!have_layout && write_atomic(dir, dir, "oci-layout", layout,
-	    sizeof layout - 1, 1, 0, cause) != 0) ||
-	    (!have_index && write_atomic(dir, dir, "index.json", empty,
-	    sizeof empty - 1, 1, 0, cause) != 0))
+	/* oci-layout last: it says the layout is whole, so a run killed
+	 * while making the store leaves no half a layout behind it */
+	if ((!have_index && write_atomic(dir, dir, "index.json", empty,
+	    sizeof empty - 1, 1, 0, cause) != 0) ||
+	    (!have_layout && write_atomic(dir, dir, "oci-layout", layout,
+	    sizeof layout - 1, 1, 0, cause) != 0))
 		goto fail;
 	sweep_temps(dir);
 	for (i = 0; i < sizeof sub / sizeof sub[0]; i++) {
