@@ -43,6 +43,8 @@ Faults apply only to blob GETs (GET /v2/<name>/blobs/sha256:<hex>):
   only=SUB         faults apply only to digests containing SUB.
   times=K          faults apply to the first K matching requests (-1 = all).
   skip=M           ...after letting the first M matching requests through.
+  rate_always      the rate cap stays on the requests that skip and times
+                   leave without faults (a CDN's cap is on every connection).
   redirect         every blob GET is answered 307 to a one-time "signed" URL
                    on the proxy, /__storage/TOKEN/<path>, served from the
                    upstream; the faults above then apply to those storage
@@ -117,6 +119,7 @@ DEFAULTS = {
     "only": None,
     "times": -1,
     "skip": 0,
+    "rate_always": False,
     "redirect": False,
     "basic_auth": None,
     "ratelimit": None,
@@ -125,7 +128,7 @@ DEFAULTS = {
 INT_KEYS = {"reset_after", "stall_after", "status", "rate", "rate_total", "times",
             "skip", "bad_range_shift", "manifest_status"}
 FLOAT_KEYS = {"stall_seconds", "delay"}
-BOOL_KEYS = {"ignore_range", "bad_range", "open_range", "redirect"}
+BOOL_KEYS = {"ignore_range", "bad_range", "open_range", "redirect", "rate_always"}
 STR_KEYS = {"only", "retry_after", "basic_auth", "ratelimit"}
 
 VERBOSE = False
@@ -225,9 +228,10 @@ class State:
                 return None
             n = self.matched
             self.matched += 1
-            if n < cfg["skip"]:
-                return None
-            if cfg["times"] >= 0 and n - cfg["skip"] >= cfg["times"]:
+            if n < cfg["skip"] or (cfg["times"] >= 0 and n - cfg["skip"] >= cfg["times"]):
+                if cfg["rate_always"] and cfg["rate"]:
+                    # the per-connection cap stays on every blob body
+                    return dict(DEFAULTS, rate=cfg["rate"])
                 return None
             self.faults_applied += 1
             return eff

@@ -4,7 +4,10 @@
 # ignores Range or answers another range still gives a correct blob;
 # kill -9 mid-split resumes from the range map; cancel and retry in the
 # dashboard; one-time redirected storage URLs. test/big:v1 has three 4 MiB
-# random layers: --chunk-min 1M splits each into 4 ranges.
+# random layers, --chunk-min 1M lets them split, and the proxy caps each
+# connection at 1 MB/s (as CDNs do): one stream runs the half-second probe,
+# finds the rest would take over 2 s, and the layer goes on as ranges.
+# Faults that should hit ranges skip the config and the three probes.
 set -u
 . "$(dirname "$0")/lib.sh"
 T=${TMPDIR_TEST:-$(t_tmpdir)}
@@ -41,6 +44,8 @@ run() {
 	shift 2
 	S=$T/s-$name OUT=$T/$name.out
 	rm -rf "$S"
+	fault=$("$T_PYTHON" -c 'import json, sys
+d = json.loads(sys.argv[1]); d.setdefault("rate", 1000000); print(json.dumps(d))' "$fault")
 	proxy_set "$fault"
 	proxy_reset
 	timeout 60 $P --store "$S" --progress=plain $CH "$@" "$PROXY/$IMG" >"$OUT" 2>&1
@@ -62,10 +67,13 @@ completes() {
 # --- split, no fault
 run split '{}'
 completes "split"
-[ "$nb" -ge 12 ] && t_pass "split: each layer asked as bounded ranges (bytes=A-B)" ||
+[ "$nb" -ge 6 ] && t_pass "split: each layer asked as bounded ranges (bytes=A-B)" ||
 	t_fail "split: each layer asked as bounded ranges (bytes=A-B)" "$nb bounded requests"
-[ "$bytes" -eq $((TOTAL + CONFIG)) ] && t_pass "split: every byte sent once" ||
-	t_fail "split: every byte sent once" "$bytes of $TOTAL + $CONFIG"
+# the probe's bytes stay in the partial; what it had in flight when it
+# stopped is all that may come twice
+[ "$bytes" -ge $((TOTAL + CONFIG)) ] && [ "$bytes" -le $((TOTAL + CONFIG + 3 * 262144)) ] &&
+	t_pass "split: every byte sent once (but a probe's bytes in flight)" ||
+	t_fail "split: every byte sent once (but a probe's bytes in flight)" "$bytes of $TOTAL + $CONFIG"
 ls "$S"/ingest/*.ranges >/dev/null 2>&1 && t_fail "split: no range map is left behind" "$(ls "$S"/ingest)" ||
 	t_pass "split: no range map is left behind"
 grep -q 'Pull complete\|Download complete' "$OUT" && ! grep -qE '[0-9.]+[kMG]?B/[0-9.]+[kMG]?B.*[0-9.]+[kMG]?B/' "$OUT" &&
@@ -76,7 +84,7 @@ completes "--chunks 1"
 [ "$nb" -eq 0 ] && t_pass "--chunks 1: no range requests" || t_fail "--chunks 1: no range requests" "$nb"
 
 # --- mid-range resets: each resumes on its own
-run reset '{"reset_after": 300000, "times": 3}'
+run reset '{"reset_after": 300000, "times": 3, "skip": 4, "rate_always": true}'
 completes "reset mid-range"
 [ "$bytes" -le $((TOTAL + 3 * MIB)) ] && t_pass "reset: bytes sent <= blob + 1 MiB per reset" ||
 	t_fail "reset: bytes sent <= blob + 1 MiB per reset" "$bytes > $TOTAL + 3 MiB"
@@ -87,7 +95,7 @@ n=$(grep -c 'Retrying\|Error' "$OUT")
 # --- servers that mishandle Range
 run ignore '{"ignore_range": true}'
 completes "200 to a range (ignores Range)"
-run ignore-late '{"ignore_range": true, "skip": 2}'
+run ignore-late '{"ignore_range": true, "skip": 6, "rate_always": true}'
 completes "200 to a later range, after 206s"
 run badrange '{"bad_range": true}'
 completes "206 with another Content-Range start"
@@ -95,12 +103,12 @@ run openrange '{"open_range": true}'
 completes "206 with a Content-Range to the blob's end"
 
 # --- redirected to one-time storage URLs; a reset range asks again
-run redirect '{"redirect": true, "reset_after": 300000, "times": 2}'
+run redirect '{"redirect": true, "reset_after": 300000, "times": 2, "skip": 4, "rate_always": true}'
 completes "redirect + resets"
 st=$(proxy_stats)
 red=$(echo "$st" | json_get 'd["redirects"]')
 exp=$(echo "$st" | json_get 'd["expired_requests"]')
-[ "$nb" -ge 12 ] && [ "$exp" -eq 0 ] && t_pass "redirect: ranges split, each asked the registry for a fresh URL" ||
+[ "$nb" -ge 6 ] && [ "$exp" -eq 0 ] && t_pass "redirect: ranges split, each asked the registry for a fresh URL" ||
 	t_fail "redirect: ranges split, each asked the registry for a fresh URL" "bounded=$nb redirects=$red expired=$exp"
 
 # --- kill -9 mid-split, then the next run completes from the map
@@ -154,7 +162,7 @@ proxy_reset
 tmux -L "$sock" new-session -d -x 140 -y 40 \
     "$P --store $S --progress=tty $CH -j 1 $PROXY/$IMG; echo \$? >$T/rc; sleep 60"
 waitfor 'Downloading' 20 || t_fail "tui: the pull started" "$(cap | head -8)"
-sleep 1
+sleep 1.5	# the probe's half second, then the ranges
 # the Active row's bar is one segment per range: filled, then unfilled,
 # then filled again (a single bar never is)
 cap | grep 'Downloading' | grep -qE '[.·]{2,}[#█▏▎▍▌▋▊▉]' &&
@@ -162,7 +170,7 @@ cap | grep 'Downloading' | grep -qE '[.·]{2,}[#█▏▎▍▌▋▊▉]' &&
 	t_fail "dashboard: a split layer's bar has one segment per range" "$(cap | grep Downloading)"
 # its details list the ranges with bytes and speed
 tmux -L "$sock" send-keys Tab Enter
-waitfor 'Range 4 ' 5 && cap | grep -E 'Range 1 .* / .*(B/s|done)' >/dev/null &&
+waitfor 'Range 3 ' 5 && cap | grep -E 'Range 1 .* / .*(B/s|done)' >/dev/null &&
 	t_pass "dashboard: the layer's details list its ranges, bytes and speed" ||
 	t_fail "dashboard: the layer's details list its ranges, bytes and speed" "$(cap | grep -i range | head -3)"
 tmux -L "$sock" send-keys Escape BTab

@@ -1,6 +1,10 @@
 /*
- * chunks.c - one big blob over several connections. The worker that holds
- * the blob splits its partial into byte ranges (store ranges.c), starts
+ * chunks.c - one big blob over several connections. A big blob first goes
+ * as one stream (fetch.c), a probe: only when that stream's first
+ * CHUNKS_PROBE seconds say the rest would take more than CHUNKS_WORTH
+ * does it stop and the blob go split, from what it got. Then the worker
+ * that holds the blob splits its partial into byte ranges (store
+ * ranges.c), starts
  * lanes - threads with a connection each - that fetch ranges with bounded
  * Range requests and write them in place, and itself hashes the contiguous
  * prefix as it grows, publishes progress, and commits.
@@ -427,8 +431,26 @@ coord_run(struct chunks *c, int want)
  * prefix close behind the bytes received: little is left to hash at the
  * end.
  */
+int
+chunks_may_split(const struct jobq *q, const struct blob *b,
+    const struct ingest *in)
+{
+	const struct options *o = q->opt;
+
+	return o->chunks >= 2 && o->limit_rate == 0 && !b->split &&
+	    in->size >= o->chunk_min &&
+	    in->size - in->have >= o->chunk_min / 2;
+}
+
+int
+chunks_worth(uint64_t left, uint64_t got, double secs)
+{
+	return got == 0 || (double)left * secs / (double)got > CHUNKS_WORTH;
+}
+
 static int
-chunks_wanted(const struct jobq *q, const struct ingest *in)
+chunks_wanted(const struct jobq *q, const struct blob *b,
+    const struct ingest *in)
 {
 	const struct options *o = q->opt;
 	uint64_t left = in->size - in->have, n;
@@ -436,9 +458,9 @@ chunks_wanted(const struct jobq *q, const struct ingest *in)
 	if (o->chunks < 2 || o->limit_rate > 0)
 		return 0;
 	if (in->map != NULL)
-		return in->map->n;
-	if (in->size < o->chunk_min || left < o->chunk_min / 2)
-		return 0;
+		return in->map->n;	/* a split that was under way */
+	if (!b->split || left < o->chunk_min / 2)
+		return 0;	/* not yet found too slow for one stream */
 	n = left / CH_RANGE;
 	n = n < (uint64_t)o->chunks ? (uint64_t)o->chunks : n;
 	n = n > STORE_RANGES_MAX ? STORE_RANGES_MAX : n;
@@ -498,7 +520,7 @@ chunks_fetch(struct jobq *q, struct blob *b, struct ingest *in,
 	struct chunks *c;
 	const char *host = reg_host(b->src);
 	char *cause = NULL;
-	int n = chunks_wanted(q, in), extra, lanes, r;
+	int n = chunks_wanted(q, b, in), extra, lanes, r;
 
 	memset(res, 0, sizeof *res);
 	*cancelled = 0;
@@ -522,7 +544,9 @@ chunks_fetch(struct jobq *q, struct blob *b, struct ingest *in,
 	pthread_mutex_lock(q->mu);
 	lanes = q->opt->chunks < in->map->n ? q->opt->chunks : in->map->n;
 	extra = budget_take(q, host, lanes - 1);
-	st_blob_attempt(q, b, in->have);
+	if (!b->same_attempt)
+		st_blob_attempt(q, b, in->have);
+	b->same_attempt = 0;
 	pthread_mutex_unlock(q->mu);
 	coord_run(c, 1 + extra);
 	pthread_mutex_lock(q->mu);

@@ -46,6 +46,9 @@ struct blob {
 	int running;		/* a worker holds it */
 	int slot;		/* and counts in q->active: it downloads (a
 				 * blob being committed gives its slot back) */
+	int split;		/* its probe found one stream too slow: the
+				 * next attempt goes split (chunks.c) */
+	int same_attempt;	/* that attempt goes on the probe's */
 };
 
 struct image {
@@ -184,6 +187,18 @@ struct ingest;
 struct reg_result;
 int chunks_fetch(struct jobq *q, struct blob *b, struct ingest *in,
     struct reg_result *res, int *cancelled);
+/*
+ * Whether a blob about to go as one stream may still be split: then that
+ * stream is a probe, and once it has run CHUNKS_PROBE seconds its rate
+ * decides (chunks_worth): when the rest would take more than CHUNKS_WORTH
+ * seconds at it, the stream stops and the blob goes split from there. On
+ * a fast link a big blob never splits: more connections would only cost.
+ */
+#define CHUNKS_PROBE 0.5
+#define CHUNKS_WORTH 2.0
+int chunks_may_split(const struct jobq *q, const struct blob *b,
+    const struct ingest *in);
+int chunks_worth(uint64_t left, uint64_t got, double secs);
 
 /* image.c: the thread that resolves, waits for and commits one image. */
 void *image_main(void *arg);

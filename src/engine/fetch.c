@@ -18,7 +18,8 @@
 
 #define PUBLISH_EVERY 0.1	/* seconds between progress updates */
 
-enum stop_why { STOP_NONE, STOP_CANCEL, STOP_STALL };
+/* STOP_SPLIT: the probe found one stream too slow (chunks.c) */
+enum stop_why { STOP_NONE, STOP_CANCEL, STOP_STALL, STOP_SPLIT };
 
 struct fetch {
 	struct jobq *q;
@@ -28,6 +29,7 @@ struct fetch {
 	double last_pub;
 	uint64_t pub_bytes;
 	enum stop_why why;
+	int probe;		/* this stream may still be split */
 	double t0;		/* start of this attempt, for --limit-rate */
 	uint64_t have0;
 	int ep;			/* the model's endpoint serving it, 0 none */
@@ -124,6 +126,13 @@ on_check(void *ctx)
 	} else if (idle >= stall) {
 		f->why = STOP_STALL;
 		stop = 1;
+	} else if (f->probe && now - f->t0 >= CHUNKS_PROBE) {
+		f->probe = 0;
+		if (chunks_worth(f->b->m->size - f->in->have,
+		    f->in->have - f->have0, now - f->t0)) {
+			f->why = STOP_SPLIT;
+			stop = 1;
+		}
 	} else if (idle >= show && f->b->m->state == BLOB_DOWNLOADING) {
 		st_blob_stalled(q, f->b, 1);
 	} else if (now - f->last_pub >= PUBLISH_EVERY) {
@@ -221,6 +230,7 @@ fetch_attempt(struct jobq *q, struct regconn *k, struct blob *b,
 	st_blob_attempt(q, b, in->have);
 	pthread_mutex_unlock(q->mu);
 
+	f->probe = chunks_may_split(q, b, in);
 	if (in->have < b->m->size) {
 		reg_conn_notes(k, on_note);
 		r = reg_get_blob(k, b->src, b->m->digest, b->m->size, in->have,
@@ -321,9 +331,16 @@ fetch_blob(struct jobq *q, struct regconn *k, struct blob *b)
 		if (fetch_open(q, b, &in) != 0)
 			return;
 		r = chunks_fetch(q, b, &in, &res, &cancelled);
-		if (r == 1)	/* as one stream */
+		if (r == 1) {	/* as one stream */
 			r = fetch_attempt(q, k, b, &in, &f, &res);
-		else {
+			if (r != 0 && f.why == STOP_SPLIT) {
+				/* too slow for one stream: what it got stays
+				 * in the partial, the rest goes split */
+				store_ingest_close(&in);
+				b->split = b->same_attempt = 1;
+				continue;
+			}
+		} else {
 			memset(&f, 0, sizeof f);
 			f.why = cancelled ? STOP_CANCEL : STOP_NONE;
 		}
