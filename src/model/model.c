@@ -253,6 +253,21 @@ model_set_final(struct model *m, enum model_final f)
 	wake(m);
 }
 
+int
+model_settled(struct model *m)
+{
+	int i, r = 1;
+
+	model_lock(m);
+	if (m->final != MODEL_FINAL_RECORDS)
+		r = m->final == MODEL_FINAL_YES;
+	else
+		for (i = 0; i < m->nimages && r; i++)
+			r = image_state_final(m->images[i]->state);
+	model_unlock(m);
+	return r;
+}
+
 /* ----------------------------------------------------------- records */
 
 static char *

@@ -279,6 +279,10 @@ void model_set_rate_cap(struct model *m, double bytes_per_s);
 void model_set_space(struct model *m, int64_t free_bytes);
 /* Say who decides all_final (enum model_final above); wakes the view. */
 void model_set_final(struct model *m, enum model_final f);
+/* What a snapshot taken now would say of all_final, at the cost of a look
+ * at each image (not its layers): a view learns the end at once, not at
+ * its next frame. Takes the lock. */
+int model_settled(struct model *m);
 /* Append an event, formatted; wakes the view. */
 void model_event(struct model *m, int level, enum event_kind kind,
     int image, int blob, const char *fmt, ...)

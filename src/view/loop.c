@@ -51,7 +51,10 @@ view_loop(struct source *src, const struct view_ops *ops, void *ctx,
 			source_cancel_all(src);
 			cancelled = 1;
 		}
-		if ((dirty || want) && now - last >= frame) {
+		/* the last change of all is drawn at once, not a frame on:
+		 * a short pull ends when it is done */
+		if ((dirty || want) && (now - last >= frame ||
+		    (dirty && model_settled(m)))) {
 			if (dirty)
 				model_snapshot(m, s);
 			else
@@ -71,8 +74,9 @@ view_loop(struct source *src, const struct view_ops *ops, void *ctx,
 		}
 		n = ops->fds != NULL ? ops->fds(ctx, fds + 1, MAX_FDS) : 0;
 		fds[0].fd = model_wakeup_fd(m);
-		/* while a frame is due, the source's wake-ups wait for it */
-		fds[0].events = dirty ? 0 : POLLIN;
+		/* a wake-up while a frame is due only asks whether the pull
+		 * has ended (model_settled, above): the frame waits its turn */
+		fds[0].events = POLLIN;
 		fds[0].revents = 0;
 		r = poll(fds, (nfds_t)n + 1, wait < 0 ? -1 :
 		    (int)ceil(wait * 1000));
