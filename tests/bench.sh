@@ -249,6 +249,8 @@ done
 TTY_NOTE=
 tty_row() {	# mode -> W/tty-MODE.time ("wall user sys maxrss"), returns status
 	local mode=$1 sock=$W/tmux.sock i rc spid=
+	# a status left by an earlier row would end the wait below at once
+	rm -f "$W/tty-$mode.rc" "$W/tty-$mode.time"
 	rm -rf "$W/tty-store"
 	sync
 	cat >"$W/tty-$mode.sh" <<EOF
@@ -291,8 +293,10 @@ EOF
 	fi
 	# GNU time puts "Command exited with ..." first when the status is not 0
 	tail -n 1 "$W/tty-$mode.time" >"$W/tty-$mode.t"
-	if [ "$(nblobs_in "$W/tty-store")" -ne "${TTY_BLOBS:-$(fx "$TTY_IMAGE" blobs)}" ]; then
-		broke "pulltop --progress=$mode (throttled): incomplete store"
+	local have want
+	have=$(nblobs_in "$W/tty-store") want=${TTY_BLOBS:-$(fx "$TTY_IMAGE" blobs)}
+	if [ "$have" -ne "$want" ]; then
+		broke "pulltop --progress=$mode (throttled): the store holds $have blobs, want $want (rc 0; stderr: $(tail -n 1 "$W/tty-$mode.err"))"
 		return 1
 	fi
 	return 0

@@ -658,6 +658,9 @@ store_ingest_commit(struct store *s, struct ingest *in, char **cause)
 		*cause = xasprintf("%s", strerror(errno));
 		return -1;
 	}
+	/* every byte is written and hashed: its buffers (4 MiB) need not
+	 * wait out the fsync */
+	ingest_hz_stop(in);
 	if (in->have != in->size) {
 		*cause = xasprintf("size mismatch: got %llu bytes, expected %llu",
 		    (unsigned long long)in->have, (unsigned long long)in->size);
