@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#define SETTLE_POLL 0.02	/* seconds: how late a pull's end is seen */
 #define MAX_FDS 8
 
 int
@@ -67,6 +68,10 @@ view_loop(struct source *src, const struct view_ops *ops, void *ctx,
 		}
 		if (dirty || want) {
 			wait = last + frame - now;
+			/* a frame is due: look every SETTLE_POLL whether the
+			 * pull has ended meanwhile, not at every change */
+			if (dirty && wait > SETTLE_POLL)
+				wait = SETTLE_POLL;
 		} else {
 			wait = ops->tick != NULL ? ops->tick(ctx, s, now) : -1;
 			if (cancelled && (wait < 0 || wait > 0.1))
@@ -74,9 +79,8 @@ view_loop(struct source *src, const struct view_ops *ops, void *ctx,
 		}
 		n = ops->fds != NULL ? ops->fds(ctx, fds + 1, MAX_FDS) : 0;
 		fds[0].fd = model_wakeup_fd(m);
-		/* a wake-up while a frame is due only asks whether the pull
-		 * has ended (model_settled, above): the frame waits its turn */
-		fds[0].events = POLLIN;
+		/* while a frame is due, the source's wake-ups wait for it */
+		fds[0].events = dirty ? 0 : POLLIN;
 		fds[0].revents = 0;
 		r = poll(fds, (nfds_t)n + 1, wait < 0 ? -1 :
 		    (int)ceil(wait * 1000));
