@@ -116,8 +116,8 @@ map_parse(struct ingest *in, char *buf, size_t len)
 	return 0;
 }
 
-static void
-map_free(struct ingest *in)
+void
+ranges_free(struct ingest *in)
 {
 	if (in->map == NULL)
 		return;
@@ -153,7 +153,7 @@ ranges_load(struct ingest *in, uint64_t fsize)
 	if (n <= 0 || map_parse(in, buf, (size_t)n) != 0 ||
 	    !map_valid(in, fsize)) {
 		unlink(path);
-		map_free(in);
+		ranges_free(in);
 		return -1;
 	}
 	return 1;
@@ -165,7 +165,7 @@ ranges_drop(struct ingest *in)
 {
 	if (in->map != NULL)
 		unlink(in->map->path);
-	map_free(in);
+	ranges_free(in);
 }
 
 int

@@ -719,12 +719,7 @@ store_ingest_close(struct ingest *in)
 	if (in->map != NULL) {
 		/* count every byte written: the next open resumes there */
 		if (store_ingest_map_save(in, 0) != 0) { /* it undercounts */ }
-		if (in->map->fd >= 0)
-			close(in->map->fd);
-		free(in->map->path);
-		free(in->map->rbuf);
-		free(in->map);
-		in->map = NULL;
+		ranges_free(in);
 	}
 	if (in->fd >= 0)
 		close(in->fd);	/* drops the flock */

@@ -64,6 +64,8 @@ void ingest_hz_stop(struct ingest *in);
  * -1 one that does not match (deleted); and deleting it */
 int ranges_load(struct ingest *in, uint64_t fsize);
 void ranges_drop(struct ingest *in);
+/* Close and free in's map, leaving its file as it is. */
+void ranges_free(struct ingest *in);
 
 /* index.c */
 json_t *index_load(struct store *s, char **cause);
