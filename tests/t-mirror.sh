@@ -258,31 +258,34 @@ else
 fi
 
 # ---------------------------------------------------------- rate limits
+# limited NAME FAULT REGEX PASS-TEXT FAIL-TEXT: a manifest 429 from the
+# upstream: exit 1, one stderr line matching REGEX, and one request
+limited() {
+	local nreq
+	fp_set "$UP" "$2"
+	fp_reset "$UP"
+	pull "$1" --retries 5 "$UP/test/docker:v1"
+	fp_set "$UP" '{}'
+	nreq=$(fp_stats "$UP" | json_get 'd["manifest_requests"]')
+	if [ "$rc" -eq 1 ] && [ "$(wc -l <"$T/$1.err")" -eq 1 ] && [ "$nreq" -eq 1 ] &&
+	    grep -q "$3" "$T/$1.err"; then
+		t_pass "$4"
+	else
+		t_fail "$5" "rc=$rc manifest requests $nreq; stderr: $(head -c 400 "$T/$1.err")"
+	fi
+}
+
 # 429 toomanyrequests for the manifest: one line, when, and one request
-fp_set "$UP" '{"manifest_status": 429, "ratelimit": "100;w=21600"}'
-fp_reset "$UP"
-pull limited --retries 5 "$UP/test/docker:v1"
-fp_set "$UP" '{}'
-nreq=$(fp_stats "$UP" | json_get 'd["manifest_requests"]')
-if [ "$rc" -eq 1 ] && [ "$(wc -l <"$T/limited.err")" -eq 1 ] && [ "$nreq" -eq 1 ] &&
-    grep -q "toomanyrequests: $UP's pull rate limit (100 per 6h) is used up; the window allows this pull again in at most 6h (by [0-2][0-9]:[0-5][0-9] UTC)$" "$T/limited.err"; then
-	t_pass "429 toomanyrequests: one line saying when, one request (no retry storm)"
-else
-	t_fail "429 toomanyrequests: one line saying when, one request" "rc=$rc manifest requests $nreq; stderr: $(head -c 400 "$T/limited.err")"
-fi
+limited limited '{"manifest_status": 429, "ratelimit": "100;w=21600"}' \
+    "toomanyrequests: $UP's pull rate limit (100 per 6h) is used up; the window allows this pull again in at most 6h (by [0-2][0-9]:[0-5][0-9] UTC)$" \
+    "429 toomanyrequests: one line saying when, one request (no retry storm)" \
+    "429 toomanyrequests: one line saying when, one request"
 
 # with Retry-After (and no ratelimit headers): that is when
-fp_set "$UP" '{"manifest_status": 429, "retry_after": "90"}'
-fp_reset "$UP"
-pull limited2 --retries 5 "$UP/test/docker:v1"
-fp_set "$UP" '{}'
-nreq=$(fp_stats "$UP" | json_get 'd["manifest_requests"]')
-if [ "$rc" -eq 1 ] && [ "$(wc -l <"$T/limited2.err")" -eq 1 ] && [ "$nreq" -eq 1 ] &&
-    grep -q "toomanyrequests: $UP's pull rate limit is used up; the window allows this pull again in 2m (by [0-2][0-9]:[0-5][0-9] UTC)$" "$T/limited2.err"; then
-	t_pass "429 toomanyrequests with Retry-After: 90: 'again in 2m', one request"
-else
-	t_fail "429 toomanyrequests with Retry-After" "rc=$rc manifest requests $nreq; stderr: $(head -c 400 "$T/limited2.err")"
-fi
+limited limited2 '{"manifest_status": 429, "retry_after": "90"}' \
+    "toomanyrequests: $UP's pull rate limit is used up; the window allows this pull again in 2m (by [0-2][0-9]:[0-5][0-9] UTC)$" \
+    "429 toomanyrequests with Retry-After: 90: 'again in 2m', one request" \
+    "429 toomanyrequests with Retry-After"
 
 # the header shows ratelimit-* when the registry sends them, else nothing
 if command -v tmux >/dev/null 2>&1; then
