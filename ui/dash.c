@@ -5,7 +5,8 @@
  * The loop sleeps in poll() on three things: the engine's wake-up fd, the
  * keyboard, and a self-pipe for SIGWINCH (the handler may run on any
  * thread, so a flag alone could be missed). It draws at most FRAME_HZ
- * times a second and only when something changed: a new snapshot
+ * times a second (fewer for changes when frames would take over 2% of a
+ * core: thousands of layers) and only when something changed: a new snapshot
  * generation, a key, a resize, or a second passing while anything moves
  * (the clock, the ETA, the sparkline). While it waits for the next frame
  * it stops watching the engine's fd, so a busy engine cannot spin it.

@@ -8,9 +8,28 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #define SETTLE_POLL 0.02	/* seconds: how late a pull's end is seen */
 #define MAX_FDS 8
+/*
+ * The share of one core that frames for changes may take. A frame costs
+ * about O(blobs + images): a few microseconds for one image, a few
+ * milliseconds for thousands of layers. Past the budget, changes are drawn
+ * less often than hz; keys and ticks are still drawn at once.
+ */
+#define FRAME_BUDGET 0.02
+
+/* CPU seconds this thread has used. */
+static double
+thread_cpu(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 int
 view_status(const struct source *src, const struct snapshot *s)
@@ -43,7 +62,8 @@ view_loop(struct source *src, const struct view_ops *ops, void *ctx,
 {
 	struct model *m = src->model;
 	struct pollfd fds[MAX_FDS + 1];
-	double frame = 1.0 / hz, last = -1, now, wait;
+	double frame = 1.0 / hz, last = -1, now, wait, cpu, cost = 0;
+	double every = frame;	/* between frames for changes */
 	int dirty = 1, want = 1, cancelled = 0, n, r;
 
 	for (;;) {
@@ -54,20 +74,26 @@ view_loop(struct source *src, const struct view_ops *ops, void *ctx,
 		}
 		/* the last change of all is drawn at once, not a frame on:
 		 * a short pull ends when it is done */
-		if ((dirty || want) && (now - last >= frame ||
+		if ((dirty || want) && (now - last >= (want ? frame : every) ||
 		    (dirty && model_settled(m)))) {
+			cpu = thread_cpu();
 			if (dirty)
 				model_snapshot(m, s);
 			else
 				s->now = now;
 			ops->frame(ctx, s, dirty);
+			if (dirty) {	/* what a frame costs, smoothed */
+				cpu = thread_cpu() - cpu;
+				cost = cost > 0 ? 0.8 * cost + 0.2 * cpu : cpu;
+				every = fmax(frame, cost / FRAME_BUDGET);
+			}
 			last = now;
 			dirty = want = 0;
 			if (loop_done(ops, ctx, s) || (cancelled && s->all_final))
 				break;
 		}
 		if (dirty || want) {
-			wait = last + frame - now;
+			wait = last + (want ? frame : every) - now;
 			/* a frame is due: look every SETTLE_POLL whether the
 			 * pull has ended meanwhile, not at every change */
 			if (dirty && wait > SETTLE_POLL)
