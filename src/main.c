@@ -18,6 +18,9 @@
 
 #include <errno.h>
 #include <getopt.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -694,6 +697,14 @@ main(int argc, char **argv)
 	char *cause = NULL;
 	int i, status, blocked = 0;
 
+#if defined(__GLIBC__)
+	/* Buffers of 256 KiB and more (hash steps, curl's receive buffers)
+	 * are mapped and unmapped, so a finished blob's memory leaves the
+	 * process. glibc's default raises this threshold to the largest
+	 * block freed, after which such buffers stay in the worker threads'
+	 * arenas: a 6-layer pull peaked at 40 MiB instead of 27. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
 	options_defaults(&o);
 	memset(&w, 0, sizeof w);
 	memset(&refs, 0, sizeof refs);
