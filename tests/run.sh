@@ -17,13 +17,14 @@ passed=0 failed=0 skipped=0
 log=$(t_tmpdir)
 
 run_one() {	# name, timeout, command...
-	local name=$1 secs=$2 out n rc p fl sk
+	local name=$1 secs=$2 out n rc p fl sk t0=$SECONDS
 	shift 2
 	out="$log/$name.out"
 	echo "== $name"
 	timeout -k 5 "$secs" "$@" >"$out" 2>"$log/$name.err"
 	rc=$?
 	cat "$out"
+	echo "-- $name: $((SECONDS - t0)) s"
 	p=$(grep -c '^PASS ' "$out")
 	fl=$(grep -c '^FAIL ' "$out")
 	sk=$(grep -c '^SKIP ' "$out")
