@@ -223,6 +223,15 @@ if [ "$rc" -eq 0 ] && store_rehash "$T/s-down" >/dev/null &&
 else
 	t_fail "mirror down: falls back to the registry, with an event" "rc=$rc $(grep -E 'failed|Bytes' "$T/down.out" | head -3 | tr '\n' ' ') $(tail -n 2 "$T/down.err")"
 fi
+# the manifest found it down: the config and every layer skip it (one
+# event for the image, not one per blob)
+nfb=$(grep -c "mirror 127.0.0.1:$dead failed" "$T/down.out")
+if [ "$nfb" -eq 1 ] &&
+    grep -q "mirror 127.0.0.1:$dead failed (.*; not asked again for 30 s); trying $UP" "$T/down.out"; then
+	t_pass "mirror down: asked once, then left alone for 30 s"
+else
+	t_fail "mirror down: asked once, then left alone for 30 s" "$nfb fallback events: $(grep "127.0.0.1:$dead failed" "$T/down.out" | head -2 | tr '\n' ' ')"
+fi
 
 fp_set "$MF" "{\"status\": 404, \"only\": \"${ONE#sha256:}\"}"
 fp_reset "$MF"

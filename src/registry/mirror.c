@@ -5,7 +5,9 @@
  * for the run), and its endpoints tried in turn, a mirror that fails
  * passing the request on to the next with a note saying why. What an
  * endpoint brings with it - its TLS settings, and that --creds are not
- * its - is bound to its host here.
+ * its - is bound to its host here. A mirror that could not be reached
+ * rests for MIRROR_REST seconds: one refused connection and one event,
+ * not one of each per blob.
  */
 #include "reg_int.h"
 #include "config.h"
@@ -15,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define MIRROR_REST 30.0	/* seconds an unreachable mirror is left alone */
 
 struct plan_cache {
 	char *registry, *repository;
@@ -172,6 +176,52 @@ may_pass_on(const struct reg_result *res, uint64_t delivered)
 	    delivered == 0 && !res->range_broken;
 }
 
+/* Is e a mirror resting after nobody answered there? */
+static int
+mirror_resting(struct regclient *c, const struct mirror_endpoint *e)
+{
+	struct host *h;
+	int yes;
+
+	if (!e->is_mirror)
+		return 0;
+	h = host_get(c, e->host);
+	pthread_mutex_lock(&c->mu);
+	yes = h->rest_until > now_mono();
+	pthread_mutex_unlock(&c->mu);
+	return yes;
+}
+
+/*
+ * After e failed with res: when no HTTP answer came from a mirror
+ * (refused, unreachable, timed out, TLS), let it rest. Returns 1 if it
+ * now rests.
+ */
+static int
+mirror_rest(struct regclient *c, const struct mirror_endpoint *e,
+    const struct reg_result *res)
+{
+	struct host *h;
+
+	if (!e->is_mirror || res->status != 0 || res->err == REG_ABORTED)
+		return 0;
+	h = host_get(c, e->host);
+	pthread_mutex_lock(&c->mu);
+	h->rest_until = now_mono() + MIRROR_REST;
+	pthread_mutex_unlock(&c->mu);
+	return 1;
+}
+
+/* May endpoint i be asked? It may serve the request and is not resting;
+ * the last that may serve it is asked even when resting. */
+static int
+askable(struct regclient *c, const struct mirror_plan *p, int i, int last,
+    enum mirror_op op, int by_digest)
+{
+	return mirror_may_serve(&p->ep[i], op, by_digest) &&
+	    (i == last || !mirror_resting(c, &p->ep[i]));
+}
+
 int
 mirror_get(struct regconn *k, const struct reg_req *rq,
     struct reg_result *res)
@@ -181,6 +231,7 @@ mirror_get(struct regconn *k, const struct reg_req *rq,
 	int by_digest = rq->ref->digest != NULL, i, last = -1, mirrored = 0;
 	struct reg_note n;
 	uint64_t delivered;
+	char cause[sizeof res->cause + 64];
 
 	memset(res, 0, sizeof *res);
 	if ((p = plan_get(k->c, rq->ref, res)) == NULL)
@@ -200,7 +251,7 @@ mirror_get(struct regconn *k, const struct reg_req *rq,
 		const struct mirror_endpoint *e = &p->ep[i];
 		int j;
 
-		if (!mirror_may_serve(e, op, by_digest))
+		if (!askable(k->c, p, i, last, op, by_digest))
 			continue;
 		memset(&n, 0, sizeof n);
 		n.kind = REG_NOTE_SERVING;
@@ -212,11 +263,15 @@ mirror_get(struct regconn *k, const struct reg_req *rq,
 			return 0;
 		if (i == last || !may_pass_on(res, delivered))
 			return -1;
-		for (j = i + 1; !mirror_may_serve(&p->ep[j], op, by_digest);
-		    j++)
+		if (mirror_rest(k->c, e, res))
+			snprintf(cause, sizeof cause, "%s; not asked again for "
+			    "%.0f s", res->cause, MIRROR_REST);
+		else
+			snprintf(cause, sizeof cause, "%s", res->cause);
+		for (j = i + 1; !askable(k->c, p, j, last, op, by_digest); j++)
 			;
 		n.kind = REG_NOTE_FALLBACK;
-		n.cause = res->cause;
+		n.cause = cause;
 		n.next = p->ep[j].host;
 		mirror_note(k, &n);
 	}

@@ -74,6 +74,8 @@ struct host {
 	 * its ca, client and skip_verify go into the TLS settings */
 	const struct mirror_endpoint *ep;
 	int mirror;		/* reached as a mirror: --creds is not its */
+	double rest_until;	/* under regclient.mu: a mirror nobody answered
+				 * at is not asked until then (mirror.c) */
 	struct host *next;
 };
 
