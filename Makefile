@@ -94,8 +94,11 @@ units: $(UNIT_BINS)
 deps:
 	@sh tests/deps.sh
 
+# check, check-sanitize, demo and bench build on every core
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 check: deps
-	@$(MAKE) --no-print-directory all units
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all units
 	@bash tests/run.sh
 
 # The unit and integration tests again under AddressSanitizer and UBSan,
@@ -104,10 +107,10 @@ check: deps
 SAN_TESTS  ?= t-engine t-faults t-auth t-unpack t-dashboard t-cancel t-misbehave
 TSAN_TESTS ?= t-faults t-dashboard t-cancel
 check-sanitize: deps
-	@$(MAKE) --no-print-directory O=build/asan SANITIZE=address,undefined OPT='-O1 -g' all units
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) O=build/asan SANITIZE=address,undefined OPT='-O1 -g' all units
 	@PULLTOP=$(CURDIR)/build/asan/pulltop UNIT_DIR=build/asan/tests/unit \
 	    SANITIZER=asan bash tests/run.sh $(SAN_TESTS)
-	@$(MAKE) --no-print-directory O=build/tsan SANITIZE=thread OPT='-O1 -g' all
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) O=build/tsan SANITIZE=thread OPT='-O1 -g' all
 	@PULLTOP=$(CURDIR)/build/tsan/pulltop UNIT_DIR=none \
 	    SANITIZER=tsan bash tests/run.sh $(TSAN_TESTS)
 
@@ -117,11 +120,11 @@ fuzz: deps
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all
 	@bash tests/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) all
 	@bash tests/bench.sh
 
 install: pulltop
