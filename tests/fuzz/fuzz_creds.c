@@ -22,7 +22,7 @@
  * cause that is neither is judged by its text.
  *
  * Sources: src/registry/creds.c src/util/util.c
- * Check-runs: 200000
+ * Check-runs: 100000
  * Packages: jansson libcrypto
  * Ldflags: -Wl,--wrap=xasprintf -Wl,--wrap=xstrdup
  */

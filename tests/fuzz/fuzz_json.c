@@ -7,7 +7,7 @@
  * the same escaping as a second check of jansson's side.
  *
  * Sources: src/util/util.c
- * Check-runs: 200000
+ * Check-runs: 100000
  * Packages: jansson
  */
 #include <stdint.h>

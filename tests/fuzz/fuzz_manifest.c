@@ -10,7 +10,7 @@
  * cause. Every cause is one line without control characters.
  *
  * Sources: src/oci/manifest.c src/util/digest.c src/util/util.c
- * Check-runs: 300000
+ * Check-runs: 150000
  * Packages: jansson libcrypto
  */
 #include <stdint.h>

@@ -11,7 +11,7 @@
  * engine, so this target takes it all.
  *
  * Sources: all
- * Check-runs: 3000000
+ * Check-runs: 1500000
  * Packages: all
  */
 #include <limits.h>

@@ -7,7 +7,7 @@
  * give the same name: normalization is idempotent.
  *
  * Sources: src/oci/ref.c src/util/util.c src/util/digest.c
- * Check-runs: 1200000
+ * Check-runs: 600000
  * Packages: libcrypto
  */
 #include <stdint.h>

@@ -9,7 +9,7 @@
  * change nothing.
  *
  * Sources: src/util/util.c
- * Check-runs: 800000
+ * Check-runs: 400000
  */
 #include <stdint.h>
 #include <stdio.h>

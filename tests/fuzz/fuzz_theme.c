@@ -2,7 +2,7 @@
  * fuzz_theme.c - libFuzzer target for theme_parse.
  *
  * Sources: ui/theme.c
- * Check-runs: 250000
+ * Check-runs: 125000
  * Packages:
  */
 #include <stdint.h>

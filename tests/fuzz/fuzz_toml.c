@@ -12,7 +12,7 @@
  * no endpoint and a cause, one that is not has at least one.
  *
  * Sources: src/config/toml.c src/config/mirrors.c src/config/hosts.c src/config/regconf.c src/util/util.c
- * Check-runs: 60000
+ * Check-runs: 30000
  * Packages: jansson
  */
 #include <stdint.h>

@@ -25,7 +25,7 @@
  * runs starts where those ended (each run costs about 20 ms here).
  *
  * Sources: src/unpack/dirtree.c src/unpack/entry.c src/unpack/fixup.c src/unpack/layer.c src/unpack/remove.c src/unpack/stream.c src/unpack/trash.c src/unpack/unpack.c src/unpack/walk.c src/util/digest.c src/util/util.c
- * Check-runs: 2000
+ * Check-runs: 1000
  * Packages: libarchive zlib libzstd libcrypto
  */
 #include <dirent.h>
