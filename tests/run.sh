@@ -103,6 +103,7 @@ if [ -n "$san" ]; then
 fi
 
 echo
+echo "-- every suite: $SECONDS s"
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else
