@@ -5,8 +5,9 @@
  * The loop is the same for the dashboard (ui/) and the headless views:
  * it sleeps in poll() on the model's wake-up fd and the view's own fds,
  * takes a snapshot at most `hz` times a second (a busy source cannot spin
- * it; fewer when frames would cost over 2% of a core), hands it to the view, turns SIGINT/SIGTERM into cancel-everything,
- * and works out the exit status. A view is a table of callbacks.
+ * it; fewer when frames would cost over 2% of a core), hands it to the
+ * view, turns SIGINT/SIGTERM into cancel-everything, and works out the
+ * exit status. A view is a table of callbacks.
  */
 #ifndef PULLTOP_VIEW_H
 #define PULLTOP_VIEW_H
