@@ -56,6 +56,9 @@ static const char usage_text[] =
 "                               (default 4; 1: one stream per blob)\n"
 "      --chunk-min SIZE         split blobs of at least SIZE, e.g. 64M\n"
 "                               (default 64M)\n"
+"      --fsync                  wait for the disk before counting each blob\n"
+"                               stored (default: do not; after a restart the\n"
+"                               next run hashes again what it wrote)\n"
 "      --insecure-registry HOST[:PORT]  allow plain HTTP or an unverified\n"
 "                               certificate for HOST (repeatable)\n"
 "      --creds USER:PASSWORD    credentials for the registries of this run\n"
@@ -105,6 +108,7 @@ enum {
 	OPT_LIMIT_RATE,
 	OPT_CHUNKS,
 	OPT_CHUNK_MIN,
+	OPT_FSYNC,
 	OPT_INSECURE,
 	OPT_CREDS,
 	OPT_CACERT,
@@ -136,6 +140,7 @@ static const struct option long_opts[] = {
 	{ "limit-rate", required_argument, NULL, OPT_LIMIT_RATE },
 	{ "chunks", required_argument, NULL, OPT_CHUNKS },
 	{ "chunk-min", required_argument, NULL, OPT_CHUNK_MIN },
+	{ "fsync", no_argument, NULL, OPT_FSYNC },
 	{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
 	{ "creds", required_argument, NULL, OPT_CREDS },
 	{ "cacert", required_argument, NULL, OPT_CACERT },
@@ -473,6 +478,9 @@ parse_one(struct options *o, struct owned *w, int c, char *arg)
 		if (access(arg, R_OK) != 0)
 			usage_error("--cacert: %s: %s", arg, strerror(errno));
 		o->cacert = arg;
+		break;
+	case OPT_FSYNC:
+		o->fsync_each = 1;
 		break;
 	case OPT_EXIT_WHEN_DONE:
 		o->exit_when_done = 1;

@@ -13,7 +13,7 @@
 #   curl     curl --parallel --parallel-max 3: manifest, config and every
 #            layer blob, -o into D (no digest check, no layout: the floor)
 #   cursync  the same curl, then sync -f D: the floor of a durable pull,
-#            shown beside curl's (pulltop fsyncs each blob it stores)
+#            shown beside curl's (pulltop --fsync would need it)
 # Wall time is measured with a monotonic clock, CPU time and peak RSS with
 # wait4(2) on the tool's process.  Then the dashboard's CPU cost: the same
 # throttled pull of many small layers with --progress=quiet and with the
@@ -213,9 +213,9 @@ run_tool() {	# tool image round
 		"$user" "$sys" "$rss" "$rc" "$ok" >>"$RES"
 }
 
-# cursync: curl, then sync -f of what it wrote. pulltop fsyncs every blob
-# before it counts as stored, so on a slow disk this, not curl, is the
-# floor of a durable pull; shown beside the target, which stays curl.
+# cursync: curl, then sync -f of what it wrote: the floor of a pull that
+# waits for the disk (pulltop --fsync), shown beside the target, which is
+# curl's: by default pulltop does not wait for the disk either (durable.c).
 TOOLS=(pulltop skopeo curl cursync)
 for img in $IMAGES; do
 	want_blobs=$(fx "$img" blobs) || die "bad image $img"

@@ -305,6 +305,57 @@ fi
 	t_pass "the pull finishes, the store is valid and holds nothing unreachable" ||
 	t_fail "the pull finishes, the store is valid and holds nothing unreachable" "rc=$lrc $(cat "$T/live.out") $out"
 
+# --- durability (src/store/durable.c): a pull does not wait for the disk;
+# its marker lets the first run after a restart hash again what it wrote
+DS=$T/durable
+boot=$(tr -d '-' </proc/sys/kernel/random/boot_id)
+out=$($P --store "$DS" -q "$REG/$IMG:v1" 2>&1); rc=$?
+marks=$(ls "$DS/ingest" | grep '^unsynced-')
+[ $rc -eq 0 ] && [ "$(echo "$marks" | grep -c .)" -eq 1 ] &&
+    echo "$marks" | grep -qE "^unsynced-$boot-[0-9]+-[0-9]+$" &&
+	t_pass "durable: a pull leaves one marker, named with this boot's id" ||
+	t_fail "durable: a pull leaves one marker, named with this boot's id" "rc=$rc $out $marks"
+# a crash: the marker becomes another boot's, one layer lost its tail and
+# another had a byte changed; the next run finds both, deletes, re-pulls
+nb=$(ls "$DS/blobs/sha256" | wc -l)
+gone=$(echo "$marks" | sed "s/^unsynced-$boot-/unsynced-00000000000000000000000000000000-/")
+mv "$DS/ingest/$marks" "$DS/ingest/$gone"
+big1=$(ls -S "$DS/blobs/sha256" | sed -n 1p) big2=$(ls -S "$DS/blobs/sha256" | sed -n 2p)
+truncate -s 100 "$DS/blobs/sha256/$big1"
+printf 'X' | dd of="$DS/blobs/sha256/$big2" bs=1 seek=50 conv=notrunc status=none
+out=$($P --store "$DS" -q "$REG/$IMG:v1" 2>&1); rc=$?
+[ $rc -eq 0 ] && [ "$out" = "pulltop: store $DS: 1 earlier run ended before a restart; hashed the $nb blobs written then again: 2 not whole, deleted (pulled again when wanted)
+$REG/$IMG:v1" ] &&
+    store_ok "$DS" && [ -f "$DS/blobs/sha256/$big1" ] && [ -f "$DS/blobs/sha256/$big2" ] &&
+    [ ! -e "$DS/ingest/$gone" ] &&
+    [ "$(ls "$DS/ingest" | grep -c "^unsynced-$boot-")" -eq 1 ] &&
+	t_pass "durable: after a restart, the $nb blobs of the cut run are hashed again; the 2 broken ones are said, deleted and pulled again" ||
+	t_fail "durable: after a restart, the blobs of the cut run are hashed again; the 2 broken ones are said, deleted and pulled again" "rc=$rc out=$out $(stores_ok "$DS") $(ls "$DS/ingest")"
+# this boot: a marker of a run that ended a minute ago goes, a fresh one
+# stays, an old one whose run still holds it stays, a stray name goes
+rm -f "$DS"/ingest/unsynced-*
+touch -d '-2 minutes' "$DS/ingest/unsynced-$boot-100-1"
+touch "$DS/ingest/unsynced-$boot-200-2"
+touch -d '-2 minutes' "$DS/ingest/unsynced-$boot-300-3"
+touch "$DS/ingest/unsynced-stray"
+flock "$DS/ingest/unsynced-$boot-300-3" sleep 60 & lk=$!
+t_cleanup_push kill "$lk"
+for i in $(seq 50); do	# until flock holds it
+	flock -n "$DS/ingest/unsynced-$boot-300-3" true || break
+	sleep 0.1
+done
+out=$($P --store "$DS" --list 2>&1); rc=$?
+left=$(ls "$DS/ingest" | grep '^unsynced-' | sort | paste -sd' ')
+kill "$lk" 2>/dev/null; wait "$lk" 2>/dev/null
+[ $rc -eq 0 ] && [ "$left" = "unsynced-$boot-200-2 unsynced-$boot-300-3" ] &&
+    ! echo "$out" | grep -q restart && store_ok "$DS" &&
+	t_pass "durable: same boot, an ended run's marker a minute old is settled and removed; a fresh one, a held one stay" ||
+	t_fail "durable: same boot, an ended run's marker a minute old is settled and removed; a fresh one, a held one stay" "rc=$rc left=$left $out"
+out=$($P --store "$T/fsync" --fsync -q "$REG/$IMG:v1" 2>&1); rc=$?
+[ $rc -eq 0 ] && store_ok "$T/fsync" && [ -z "$(ls "$T/fsync/ingest" | grep '^unsynced-')" ] &&
+	t_pass "durable: --fsync pulls with no marker, store valid" ||
+	t_fail "durable: --fsync pulls with no marker, store valid" "rc=$rc $out $(ls "$T/fsync/ingest")"
+
 # --- space: a 40 MiB tmpfs (as root). An image that cannot fit fails at
 # once, writing nothing; then a small one pulls; then two processes that
 # each fit alone fill it: ENOSPC names prune, and prune frees the space.

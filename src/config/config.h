@@ -42,6 +42,7 @@ struct options {
 	/* one big blob over several connections (engine/chunks.c) */
 	int chunks;			/* --chunks: ranges per blob, 1 = off */
 	uint64_t chunk_min;		/* --chunk-min: smallest blob split */
+	int fsync_each;			/* --fsync: each blob on disk first */
 };
 
 void options_defaults(struct options *o);

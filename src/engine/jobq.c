@@ -567,6 +567,28 @@ static const struct source_ops engine_ops = {
 	.free = eng_free,
 };
 
+/* Say what store_open found of runs that a restart cut short. */
+static void
+jq_recovered(struct jobq *q)
+{
+	unsigned runs, checked, removed;
+	char *msg;
+
+	store_recovery(q->store, &runs, &checked, &removed);
+	if (runs == 0)
+		return;
+	msg = xasprintf("store %s: %u earlier run%s ended before a restart; "
+	    "hashed the %u blob%s written then again: %u not whole, "
+	    "deleted%s", store_dir(q->store), runs, runs == 1 ? "" : "s",
+	    checked, checked == 1 ? "" : "s", removed,
+	    removed > 0 ? " (pulled again when wanted)" : "");
+	model_event(q->m, removed > 0 ? 1 : 0, EV_NOTE, -1, -1, "%s", msg);
+	if (q->opt->progress != PROGRESS_TTY &&
+	    (removed > 0 || q->opt->progress != PROGRESS_QUIET))
+		fprintf(stderr, "pulltop: %s\n", msg);
+	free(msg);
+}
+
 struct source *
 engine_new(const struct options *opt, char **cause)
 {
@@ -578,6 +600,7 @@ engine_new(const struct options *opt, char **cause)
 		free(q);
 		return NULL;
 	}
+	store_set_fsync(q->store, opt->fsync_each);
 	q->opt = opt;
 	q->m = model_new();
 	q->mu = model_mutex(q->m);
@@ -597,5 +620,6 @@ engine_new(const struct options *opt, char **cause)
 	s->model = q->m;
 	eng_set_jobs(q, opt->jobs);
 	jq_space(q, 1);
+	jq_recovered(q);
 	return s;
 }

@@ -134,7 +134,7 @@ gc_partial_size(const struct store *s, const char *digest)
 	return n;
 }
 
-static int
+int
 is_hex64(const char *s)
 {
 	int i;

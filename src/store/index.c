@@ -130,11 +130,14 @@ store_index_set(struct store *s, const char *refname, const char *media_type,
 		json_object_set_new(e, "platform", plat);
 	}
 	json_array_append_new(list, e);
-	/* blob renames since the last index update become durable here,
-	 * before index.json names them */
-	dir = xasprintf("%s/blobs/sha256", s->dir);
-	fsync_dir(dir);
-	free(dir);
+	/* with --fsync, blob renames since the last index update become
+	 * durable here, before index.json names them (durable.c: without,
+	 * the journal keeps them in order before index.json's own rename) */
+	if (s->fsync_each) {
+		dir = xasprintf("%s/blobs/sha256", s->dir);
+		fsync_dir(dir);
+		free(dir);
+	}
 	r = index_write(s, root, cause);
 	json_decref(root);
 out:
@@ -176,7 +179,7 @@ index_write(struct store *s, json_t *root, char **cause)
 {
 	char *text = json_dumps(root, JSON_COMPACT);
 	int r = write_atomic(s->dir, s->dir, "index.json", text, strlen(text),
-	    1, 0, cause), e = errno;
+	    s->fsync_each ? WA_SYNC_DIR : WA_SYNC, 0, cause), e = errno;
 
 	free(text);
 	if (r != 0)

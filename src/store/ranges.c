@@ -285,9 +285,9 @@ store_ingest_hash_to(struct ingest *in, uint64_t upto)
 		sha256_update(in->hash, m->rbuf, (size_t)got);
 		in->have += (uint64_t)got;
 	}
-	/* start writeback of what is hashed: the fsync at commit then has
-	 * little left to wait for */
-	if (m != NULL && in->have - in->synced >= WRITEBACK) {
+	/* with --fsync, start writeback of what is hashed: the fsync at
+	 * commit then has little left to wait for */
+	if (m != NULL && in->early && in->have - in->synced >= WRITEBACK) {
 		sync_file_range(in->fd, (off64_t)in->synced,
 		    (off64_t)(in->have - in->synced), SYNC_FILE_RANGE_WRITE);
 		in->synced = in->have;

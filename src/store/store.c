@@ -2,7 +2,8 @@
  * store.c - the OCI image layout: committed blobs, resumable partials, and
  * index.json. Partials are flock'ed so two pulltop processes on one store
  * never write the same file; index.json is rewritten under a lock, by
- * write-to-temporary, fsync and rename.
+ * write-to-temporary, fsync and rename. When a blob's bytes reach the disk
+ * is durable.c's.
  */
 #include "store.h"
 #include "store_int.h"
@@ -66,9 +67,9 @@ rename_into(const char *src, const char *dst, int blob, uint64_t size)
 
 /*
  * Write a whole file atomically: a temporary in tmpdir (on the same
- * filesystem), fsync, rename into dir, and with sync_dir an fsync of dir
- * (blobs skip it: see store_index_set). A blob's temporary lives in
- * ingest/, never in blobs/: after a crash, blobs/ holds whole blobs only.
+ * filesystem), fsync (unless sync is WA_NOSYNC), rename into dir, and
+ * with WA_SYNC_DIR an fsync of dir (blobs skip it: see store_index_set).
+ * A blob's temporary lives in ingest/, never in blobs/.
  *
  * Every call writes its own temporary ".NAME.tmp.PID.SEQ": two threads
  * that write the same blob at once (two tags of one image) never share
@@ -77,7 +78,7 @@ rename_into(const char *src, const char *dst, int blob, uint64_t size)
  */
 int
 write_atomic(const char *tmpdir, const char *dir, const char *name,
-    const void *p, size_t n, int sync_dir, int keep, char **cause)
+    const void *p, size_t n, int sync, int keep, char **cause)
 {
 	static unsigned long seq;
 	char *tmp = xasprintf("%s/.%s.tmp.%ld.%lu", tmpdir, name, (long)getpid(),
@@ -91,7 +92,7 @@ write_atomic(const char *tmpdir, const char *dir, const char *name,
 		*cause = xasprintf("%s: %s", tmp, strerror(e));
 		goto out;
 	}
-	if (write_all(fd, p, n) != 0 || fsync(fd) != 0) {
+	if (write_all(fd, p, n) != 0 || (sync != WA_NOSYNC && fsync(fd) != 0)) {
 		e = errno;
 		*cause = xasprintf("%s: %s", dst, strerror(e));
 		close(fd);
@@ -105,7 +106,7 @@ write_atomic(const char *tmpdir, const char *dir, const char *name,
 		unlink(tmp);
 		goto out;
 	}
-	if (sync_dir)
+	if (sync == WA_SYNC_DIR)
 		fsync_dir(dir);
 	ret = 0;
 out:
@@ -180,12 +181,14 @@ hasher_new(struct sha256 *hash)
 	return hz;
 }
 
-/* Start writeback of what was written since the last call: the final
- * fsync then has little left to wait for. */
+/* With --fsync, start writeback of what was written since the last
+ * call: the final fsync then has little left to wait for. Without, the
+ * bytes stay unallocated in the page cache (delayed allocation), so that
+ * the fsync of index.json does not wait for them either. */
 static void
 ingest_writeback(struct ingest *in, uint64_t written)
 {
-	if (written - in->synced >= SYNC_EVERY) {
+	if (in->early && written - in->synced >= SYNC_EVERY) {
 		sync_file_range(in->fd, (off64_t)in->synced,
 		    (off64_t)(written - in->synced), SYNC_FILE_RANGE_WRITE);
 		in->synced = written;
@@ -334,7 +337,9 @@ store_open(const char *dir, struct store **out, char **cause)
 	s = xcalloc(1, sizeof *s);
 	s->dir = xstrdup(dir);
 	s->lease_fd = -1;
+	s->marker_fd = -1;
 	pthread_mutex_init(&s->mu, NULL);
+	durable_init(s);
 	/* what is there is checked before anything is made or written */
 	p = xasprintf("%s/oci-layout", dir);
 	have_layout = stat(p, &st) == 0;
@@ -369,9 +374,9 @@ store_open(const char *dir, struct store **out, char **cause)
 	/* oci-layout last: it says the layout is whole, so a run killed
 	 * while making the store leaves no half a layout behind it */
 	if ((!have_index && write_atomic(dir, dir, "index.json", empty,
-	    sizeof empty - 1, 1, 0, cause) != 0) ||
+	    sizeof empty - 1, WA_SYNC_DIR, 0, cause) != 0) ||
 	    (!have_layout && write_atomic(dir, dir, "oci-layout", layout,
-	    sizeof layout - 1, 1, 0, cause) != 0))
+	    sizeof layout - 1, WA_SYNC_DIR, 0, cause) != 0))
 		goto fail;
 	sweep_temps(dir);
 	for (i = 0; i < sizeof sub / sizeof sub[0]; i++) {
@@ -379,6 +384,7 @@ store_open(const char *dir, struct store **out, char **cause)
 		sweep_temps(p);
 		free(p);
 	}
+	durable_recover(s);
 	*out = s;
 	return 0;
 fail:
@@ -393,6 +399,7 @@ store_close(struct store *s)
 	if (s == NULL)
 		return;
 	lease_close(s);
+	durable_close(s);
 	json_decref(s->reserved);
 	json_decref(s->touched);
 	pthread_mutex_destroy(&s->mu);
@@ -467,7 +474,13 @@ store_put_small(struct store *s, const char *digest, const void *p, size_t n,
 	}
 	dir = xasprintf("%s/blobs/sha256", s->dir);
 	tmpdir = xasprintf("%s/ingest", s->dir);
-	r = write_atomic(tmpdir, dir, digest + 7, p, n, 0, 1, cause);
+	r = durable_mark(s);
+	if (r != 0)
+		*cause = xasprintf("%s: cannot make its marker: %s", tmpdir,
+		    strerror(errno));
+	else
+		r = write_atomic(tmpdir, dir, digest + 7, p, n,
+		    s->fsync_each ? WA_SYNC : WA_NOSYNC, 1, cause);
 	e = errno;
 	store_unlock(fd);
 	free(tmpdir);
@@ -587,6 +600,7 @@ store_ingest_open(struct store *s, const char *digest, uint64_t size,
 		}
 	}
 	in->synced = in->have;
+	in->early = s->fsync_each;
 	if (in->map == NULL && size - in->have >= HZ_MIN)
 		in->hz = hasher_new(in->hash);	/* NULL: hash inline */
 	return 0;
@@ -658,8 +672,8 @@ store_ingest_commit(struct store *s, struct ingest *in, char **cause)
 		*cause = xasprintf("%s", strerror(errno));
 		return -1;
 	}
-	/* every byte is written and hashed: its buffers (4 MiB) need not
-	 * wait out the fsync */
+	/* every byte is written and hashed: its buffers need not wait out
+	 * the fsync */
 	ingest_hz_stop(in);
 	if (in->have != in->size) {
 		*cause = xasprintf("size mismatch: got %llu bytes, expected %llu",
@@ -676,9 +690,11 @@ store_ingest_commit(struct store *s, struct ingest *in, char **cause)
 		ranges_drop(in);
 		return -1;
 	}
-	if (fsync(in->fd) != 0) {
+	if (s->fsync_each ? fsync(in->fd) != 0 :
+	    durable_mark(s) != 0 || futimens(in->fd, NULL) != 0) {
 		fd = errno;
-		*cause = xasprintf("fsync: %s", strerror(fd));
+		*cause = xasprintf("%s: %s", s->fsync_each ? "fsync" :
+		    "cannot mark it unsynced", strerror(fd));
 		store_enospc_hint(s, fd, cause);
 		return -1;
 	}

@@ -8,8 +8,12 @@
  *   STORE/ingest/store.lock      pulls share it, prune's sweep owns it
  *   STORE/ingest/lease-XXXXXX    what a running pulltop holds, not yet indexed
  *
+ *   STORE/ingest/unsynced-BOOT-SINCE-PID  a run whose blobs may not all
+ *                                be on disk yet (durable.c)
+ *
  * A blob reaches blobs/ only by rename after its size and digest checked
- * out and its bytes were fsynced, so blobs/ never holds a wrong byte.
+ * out, so blobs/ never holds a wrong byte while the machine stays up; after
+ * a restart, store_open hashes again what an unsynced run wrote.
  */
 #ifndef PULLTOP_STORE_H
 #define PULLTOP_STORE_H
@@ -33,6 +37,7 @@ struct ingest {
 	uint64_t size;		/* expected */
 	uint64_t have;		/* bytes taken (written, or buffered to be) */
 	uint64_t synced;	/* bytes handed to writeback so far */
+	int early;		/* start writeback as bytes come (--fsync) */
 	struct sha256 *hash;	/* over the first `have` bytes */
 	struct hasher *hz;	/* large blobs: batching and a hash thread */
 	struct ingest_map *map;	/* a split download's ranges, or NULL */
@@ -40,6 +45,18 @@ struct ingest {
 
 int store_open(const char *dir, struct store **out, char **cause) WUR;
 void store_close(struct store *s);
+/*
+ * Durability (durable.c). By default a blob counts as stored once hashed
+ * and renamed into blobs/, before the disk has it; a run's marker lets the
+ * first store_open after a restart hash again what that run wrote. With
+ * each != 0 (--fsync), every blob is fsynced before it counts instead.
+ */
+void store_set_fsync(struct store *s, int each);
+int store_fsync_each(const struct store *s);
+/* What store_open did about runs cut short by a restart: how many such
+ * runs, blobs hashed again, and blobs deleted as not whole. */
+void store_recovery(const struct store *s, unsigned *runs,
+    unsigned *checked, unsigned *removed);
 const char *store_dir(const struct store *s);
 
 /* The path of a committed blob (malloc'd). */
@@ -69,8 +86,9 @@ int store_ingest_write(struct ingest *in, const void *p, size_t n) WUR;
 /* Throw the partial's bytes away and start again from 0. */
 int store_ingest_reset(struct ingest *in) WUR;
 /*
- * Check size and digest, fsync and rename into blobs/. On a mismatch the
- * partial is discarded (a wrong partial never wedges later pulls).
+ * Check size and digest, fsync (with --fsync only) and rename into
+ * blobs/. On a mismatch the partial is discarded (a wrong partial never
+ * wedges later pulls).
  */
 int store_ingest_commit(struct store *s, struct ingest *in, char **cause) WUR;
 /* Close, keeping the partial for a later resume. */

@@ -42,19 +42,35 @@ struct store {
 	json_t *reserved;
 	json_t *touched;
 	uint64_t res_sum;
+	/* durable.c: fsync each blob (--fsync, or no boot id), else this
+	 * run's marker once made; what store_open found after a restart */
+	int fsync_each;
+	char boot[33];
+	int marker_fd;
+	unsigned rec_marks, rec_checked, rec_removed;
 };
 
 /* space.c, s->mu not held: digest's ingest opened / committed. */
 void space_touch(struct store *s, const char *digest, uint64_t size);
 void space_done(struct store *s, const char *digest);
 
+/* durable.c: read the boot id; make this run's marker before its first unsynced blob
+ * (0, or -1 with errno); at store_open, check what runs before a restart
+ * left; at store_close, close the marker */
+void durable_init(struct store *s);
+int durable_mark(struct store *s);
+void durable_recover(struct store *s);
+void durable_close(struct store *s);
+
 /* store.c */
 void fsync_dir(const char *dir);
 /* 1 if the blob is in blobs/ with this size (no lock, no lease). */
 int blob_there(const struct store *s, const char *digest, uint64_t size);
+/* write_atomic's sync: none, the file, the file then its folder */
+enum { WA_NOSYNC, WA_SYNC, WA_SYNC_DIR };
 /* keep: dst is a blob, and one already in place is a success */
 int write_atomic(const char *tmpdir, const char *dir, const char *name,
-    const void *p, size_t n, int sync_dir, int keep, char **cause);
+    const void *p, size_t n, int sync, int keep, char **cause);
 
 /* store.c: write and hash what a large blob's hash thread holds, and
  * stop it (later bytes are hashed inline) */
@@ -84,6 +100,8 @@ void lease_close(struct store *s);
  */
 void lease_roots(struct store *s, json_t *set, int sweep);
 
+/* gc.c: 1 if the first 64 characters of s are lowercase hex */
+int is_hex64(const char *s);
 /* gc.c: add to set every blob that digest (of media type mt) reaches.
  * 0, or -1 with *cause when a manifest or index cannot be read. */
 int gc_mark(struct store *s, const char *digest, const char *mt,
