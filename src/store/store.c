@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #define HZ_MIN (2u << 20)	/* blobs this large get a hash thread */
-#define HZ_BUF (1u << 20)	/* bytes per write() and per hash step */
+#define HZ_BUF (192u << 10)	/* bytes per write() and per hash step */
 #define HZ_NBUF 4
 #define SYNC_EVERY (8u << 20)	/* start writeback this often */
 
@@ -117,10 +117,14 @@ out:
 }
 
 /*
- * A large blob's bytes are gathered into 1 MiB buffers. The worker writes
- * each full buffer to the partial file and hands it to a hash thread, so
- * receiving and writing overlap hashing instead of adding up. Buffers go
- * round a ring in order: the hash sees the bytes exactly as written.
+ * A large blob's bytes are gathered into 192 KiB buffers. The worker
+ * writes each full buffer to the partial file and hands it to a hash
+ * thread, so receiving and writing overlap hashing instead of adding up.
+ * Buffers go round a ring in order: the hash sees the bytes exactly as
+ * written. They are smaller than the mmap threshold (main.c), so the next
+ * blob's ring reuses heap memory that is already mapped: with 1 MiB
+ * buffers, each blob faulted in and unmapped 4 MiB afresh, and copying
+ * into them cost as much CPU as hashing.
  */
 enum { HZ_FREE, HZ_FILLING, HZ_QUEUED };
 
