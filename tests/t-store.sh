@@ -312,7 +312,7 @@ boot=$(tr -d '-' </proc/sys/kernel/random/boot_id)
 out=$($P --store "$DS" -q "$REG/$IMG:v1" 2>&1); rc=$?
 marks=$(ls "$DS/ingest" | grep '^unsynced-')
 [ $rc -eq 0 ] && [ "$(echo "$marks" | grep -c .)" -eq 1 ] &&
-    echo "$marks" | grep -qE "^unsynced-$boot-[0-9]+-[0-9]+$" &&
+    echo "$marks" | grep -qE "^unsynced-$boot-[0-9]+-[0-9]+-[0-9]+$" &&
 	t_pass "durable: a pull leaves one marker, named with this boot's id" ||
 	t_fail "durable: a pull leaves one marker, named with this boot's id" "rc=$rc $out $marks"
 # a crash: the marker becomes another boot's, one layer lost its tail and

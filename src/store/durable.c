@@ -12,10 +12,11 @@
  * kernel crash. That is kept another way: before its first blob goes into
  * blobs/, a run makes a marker
  *
- *   STORE/ingest/unsynced-BOOT-SINCE-PID
+ *   STORE/ingest/unsynced-BOOT-SINCE-PID-N
  *
  * (BOOT: the kernel's boot id; SINCE: the run's start, in seconds, less a
- * minute's slack for the clock), and holds a lock on it for its life. The
+ * minute's slack for the clock; N tells apart the stores one process
+ * opens), and holds a lock on it for its life. The
  * facts are in the name, not in the file's bytes, because a name is
  * metadata: a journaling filesystem (ext4, xfs, btrfs) makes it durable in
  * order, before any later rename, with no fsync of ours.
@@ -104,6 +105,7 @@ store_fsync_each(const struct store *s)
 int
 durable_mark(struct store *s)
 {
+	static unsigned long seq;
 	char *p;
 	int fd, r = 0;
 
@@ -111,8 +113,9 @@ durable_mark(struct store *s)
 		return 0;
 	pthread_mutex_lock(&s->mu);
 	if (s->marker_fd < 0) {
-		p = xasprintf("%s/ingest/" MARK "%s-%lld-%ld", s->dir, s->boot,
-		    (long long)(time(NULL) - SLACK), (long)getpid());
+		p = xasprintf("%s/ingest/" MARK "%s-%lld-%ld-%lu", s->dir,
+		    s->boot, (long long)(time(NULL) - SLACK), (long)getpid(),
+		    __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
 		fd = open(p, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
 			r = -1;
@@ -203,7 +206,7 @@ walk_blobs(struct store *s, time_t since, int check)
 	free(dir);
 }
 
-/* Parse MARK BOOT-SINCE-PID; 0 when the name is one of ours. */
+/* Parse MARK BOOT-SINCE-...; 0 when the name is one of ours. */
 static int
 parse_mark(const char *name, char boot[33], time_t *since)
 {

@@ -8,7 +8,7 @@
  *   STORE/ingest/store.lock      pulls share it, prune's sweep owns it
  *   STORE/ingest/lease-XXXXXX    what a running pulltop holds, not yet indexed
  *
- *   STORE/ingest/unsynced-BOOT-SINCE-PID  a run whose blobs may not all
+ *   STORE/ingest/unsynced-BOOT-SINCE-PID-N  a run whose blobs may not all
  *                                be on disk yet (durable.c)
  *
  * A blob reaches blobs/ only by rename after its size and digest checked

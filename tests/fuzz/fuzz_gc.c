@@ -8,7 +8,7 @@
  * digest the walk marks validates, a failure has a one-line cause, and a
  * dry prune deletes nothing.
  *
- * Sources: src/store/gc.c src/store/list.c src/store/store.c src/store/index.c src/store/lease.c src/store/space.c src/store/ranges.c src/oci/manifest.c src/oci/ref.c src/util/digest.c src/util/util.c
+ * Sources: src/store/gc.c src/store/list.c src/store/store.c src/store/index.c src/store/lease.c src/store/space.c src/store/ranges.c src/store/durable.c src/oci/manifest.c src/oci/ref.c src/util/digest.c src/util/util.c
  * Check-runs: 5000
  * Packages: jansson libcrypto zlib
  */
