@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SETTLE_POLL 0.02	/* seconds: how late a pull's end is seen */
+#define SETTLE_POLL 0.005	/* seconds: how late a pull's end is seen */
 #define MAX_FDS 8
 /*
  * The share of one core that frames for changes may take. A frame costs
