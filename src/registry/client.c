@@ -1,7 +1,7 @@
 /*
  * client.c - the client of a run and a thread's connection: the curl share
- * (connections, DNS, TLS sessions) every thread uses, and what is known of
- * each registry host (its scheme, its challenge, whether it answered).
+ * (DNS, TLS sessions) every thread uses, and what is known of each
+ * registry host (its scheme, its challenge, whether it answered).
  * Loopback registries speak plain HTTP unless they have a certs.d
  * directory, as docker allows.
  */
@@ -75,7 +75,13 @@ reg_new(const struct options *o)
 	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	/*
+	 * Not CURL_LOCK_DATA_CONNECT: libcurl's maintainers say a connection
+	 * pool shared by threads has a race they have not fixed
+	 * (curl-library, March 2021). Each regconn's multi handle keeps its
+	 * own connections alive from one request to the next, which is
+	 * what mattered.
+	 */
 	return c;
 }
 

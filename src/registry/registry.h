@@ -1,10 +1,10 @@
 /*
  * registry.h - the OCI distribution API client, on libcurl.
  *
- * One regclient per run holds the curl share (connections, DNS, TLS
- * sessions), what is known about each registry host (scheme, whether it
- * answered /v2/) and the bearer tokens, all shared by the threads. Each
- * thread makes its requests through a regconn of its own.
+ * One regclient per run holds the curl share (DNS, TLS sessions), what is
+ * known about each registry host (scheme, whether it answered /v2/) and
+ * the bearer tokens, all shared by the threads. Each thread makes its
+ * requests through a regconn of its own, whose connections it keeps.
  *
  * Every request of a call - the /v2/ ping, token requests, redirects, the
  * GET - stops when the server shows no sign of life for --stall-timeout
