@@ -252,14 +252,14 @@ class Http(socketserver.StreamRequestHandler):
         l = self.listener
         if l in ("ok", "gone"):
             extra = [("Connection", "close")] if l == "gone" else []
-            self.send(200, b"{}", extra=extra)
             if l == "gone":
-                # stop listening now: the next connect is refused
+                # stop listening before answering: a connect made once
+                # the answer is in is refused, never accepted by a race
                 self.server.socket.shutdown(socket.SHUT_RDWR)
                 threading.Thread(target=self.server.shutdown,
                                  daemon=True).start()
-                return False
-            return True
+            self.send(200, b"{}", extra=extra)
+            return l != "gone"
         if l == "auth":
             return self.unauthorized()
         if l == "ping-silent":
