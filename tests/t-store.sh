@@ -331,6 +331,16 @@ $REG/$IMG:v1" ] &&
     [ "$(ls "$DS/ingest" | grep -c "^unsynced-$boot-")" -eq 1 ] &&
 	t_pass "durable: after a restart, the $nb blobs of the cut run are hashed again; the 2 broken ones are said, deleted and pulled again" ||
 	t_fail "durable: after a restart, the blobs of the cut run are hashed again; the 2 broken ones are said, deleted and pulled again" "rc=$rc out=$out $(stores_ok "$DS") $(ls "$DS/ingest")"
+# the store commands open the store too, and say what that found
+m=$(ls "$DS/ingest" | grep "^unsynced-$boot-")
+mv "$DS/ingest/$m" "$DS/ingest/$(echo "$m" | sed "s/^unsynced-$boot-/unsynced-00000000000000000000000000000000-/")"
+truncate -s 10 "$DS/blobs/sha256/$big1"
+out=$($P --store "$DS" --list 2>&1 >/dev/null); rc=$?
+[ $rc -eq 0 ] && [ "$out" = "pulltop: store $DS: 1 earlier run ended before a restart; hashed the $nb blobs written then again: 1 not whole, deleted (pulled again when wanted)" ] &&
+    [ ! -e "$DS/blobs/sha256/$big1" ] && [ -z "$(ls "$DS/ingest" | grep '^unsynced-')" ] &&
+    $P --store "$DS" -q "$REG/$IMG:v1" >/dev/null 2>&1 && store_ok "$DS" &&
+	t_pass "durable: --list after a restart says what it checked and deleted; a pull puts the blob back" ||
+	t_fail "durable: --list after a restart says what it checked and deleted; a pull puts the blob back" "rc=$rc out=$out $(ls "$DS/ingest")"
 # this boot: a marker of a run that ended a minute ago goes, a fresh one
 # stays, an old one whose run still holds it stays, a stray name goes
 rm -f "$DS"/ingest/unsynced-*

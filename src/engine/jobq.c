@@ -571,20 +571,14 @@ static const struct source_ops engine_ops = {
 static void
 jq_recovered(struct jobq *q)
 {
-	unsigned runs, checked, removed;
-	char *msg;
+	int removed;
+	char *msg = store_recovery(q->store, &removed);
 
-	store_recovery(q->store, &runs, &checked, &removed);
-	if (runs == 0)
+	if (msg == NULL)
 		return;
-	msg = xasprintf("store %s: %u earlier run%s ended before a restart; "
-	    "hashed the %u blob%s written then again: %u not whole, "
-	    "deleted%s", store_dir(q->store), runs, runs == 1 ? "" : "s",
-	    checked, checked == 1 ? "" : "s", removed,
-	    removed > 0 ? " (pulled again when wanted)" : "");
-	model_event(q->m, removed > 0 ? 1 : 0, EV_NOTE, -1, -1, "%s", msg);
+	model_event(q->m, removed, EV_NOTE, -1, -1, "%s", msg);
 	if (q->opt->progress != PROGRESS_TTY &&
-	    (removed > 0 || q->opt->progress != PROGRESS_QUIET))
+	    (removed || q->opt->progress != PROGRESS_QUIET))
 		fprintf(stderr, "pulltop: %s\n", msg);
 	free(msg);
 }

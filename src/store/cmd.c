@@ -300,6 +300,10 @@ store_cmd_run(const struct store_cmd *c)
 		free(cause);
 		return 1;
 	}
+	if (s != NULL && (cause = store_recovery(s, &status)) != NULL) {
+		err_line(NULL, cause);	/* what the store's opening did */
+		free(cause);
+	}
 	if (c->action == STORE_LIST)
 		status = cmd_list(c, s);
 	else if (c->action == STORE_RM)

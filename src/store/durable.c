@@ -268,11 +268,16 @@ durable_recover(struct store *s)
 	closedir(d);
 }
 
-void
-store_recovery(const struct store *s, unsigned *runs, unsigned *checked,
-    unsigned *removed)
+char *
+store_recovery(const struct store *s, int *removed)
 {
-	*runs = s->rec_marks;
-	*checked = s->rec_checked;
-	*removed = s->rec_removed;
+	unsigned r = s->rec_marks, c = s->rec_checked, d = s->rec_removed;
+
+	*removed = d > 0;
+	if (r == 0)
+		return NULL;
+	return xasprintf("store %s: %u earlier run%s ended before a restart; "
+	    "hashed the %u blob%s written then again: %u not whole, "
+	    "deleted%s", s->dir, r, r == 1 ? "" : "s", c, c == 1 ? "" : "s",
+	    d, d > 0 ? " (pulled again when wanted)" : "");
 }

@@ -53,10 +53,10 @@ void store_close(struct store *s);
  */
 void store_set_fsync(struct store *s, int each);
 int store_fsync_each(const struct store *s);
-/* What store_open did about runs cut short by a restart: how many such
- * runs, blobs hashed again, and blobs deleted as not whole. */
-void store_recovery(const struct store *s, unsigned *runs,
-    unsigned *checked, unsigned *removed);
+/* What store_open did about runs cut short by a restart, as one line
+ * (malloc'd; NULL when there were none); *removed: whether it deleted
+ * blobs that were not whole. */
+char *store_recovery(const struct store *s, int *removed);
 const char *store_dir(const struct store *s);
 
 /* The path of a committed blob (malloc'd). */
