@@ -300,7 +300,7 @@ store_cmd_run(const struct store_cmd *c)
 		free(cause);
 		return 1;
 	}
-	if (s != NULL && (cause = store_recovery(s, &status)) != NULL) {
+	if (s != NULL && (cause = store_recovery(s, NULL)) != NULL) {
 		err_line(NULL, cause);	/* what the store's opening did */
 		free(cause);
 	}

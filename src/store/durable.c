@@ -92,12 +92,6 @@ store_set_fsync(struct store *s, int each)
 	s->fsync_each = each || s->boot[0] == '\0';
 }
 
-int
-store_fsync_each(const struct store *s)
-{
-	return s->fsync_each;
-}
-
 /*
  * Before this run's first blob goes into blobs/: make its marker, once.
  * 0, or -1 with errno (the blob must then not be committed unsynced).
@@ -225,19 +219,28 @@ parse_mark(const char *name, char boot[33], time_t *since)
 	return 0;
 }
 
-void
-durable_recover(struct store *s)
+/* A marker store_open has locked and will remove. */
+struct mark {
+	int fd;
+	char *name;
+};
+
+/*
+ * Lock every marker of an ended run and note it in marks; *check_since
+ * and *settle_since get the earliest SINCE of those of another boot and
+ * of this one (or stay at -1).
+ */
+static size_t
+take_marks(struct store *s, DIR *d, struct mark **marks, time_t *check_since,
+    time_t *settle_since)
 {
-	char *dir = xasprintf("%s/ingest", s->dir), boot[33];
-	DIR *d = opendir(dir);
 	struct dirent *e;
 	struct stat st;
-	time_t since;
+	char boot[33];
+	time_t since, *to;
+	size_t n = 0, cap = 0;
 	int fd, other;
 
-	free(dir);
-	if (d == NULL)
-		return;
 	while ((e = readdir(d)) != NULL) {
 		if (strncmp(e->d_name, MARK, strlen(MARK)) != 0)
 			continue;
@@ -259,12 +262,47 @@ durable_recover(struct store *s)
 			close(fd);
 			continue;
 		}
-		walk_blobs(s, since, other);
-		if (other)
-			s->rec_marks++;
-		unlinkat(dirfd(d), e->d_name, 0);
-		close(fd);
+		to = other ? check_since : settle_since;
+		if (*to < 0 || since < *to)
+			*to = since;
+		s->rec_marks += (unsigned)other;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 4;
+			*marks = xrealloc(*marks, cap * sizeof **marks);
+		}
+		(*marks)[n].fd = fd;
+		(*marks)[n++].name = xstrdup(e->d_name);
 	}
+	return n;
+}
+
+/*
+ * Markers whose runs overlap name the same blobs: each kind of work is
+ * one walk from the earliest SINCE, so no blob is hashed twice.
+ */
+void
+durable_recover(struct store *s)
+{
+	char *dir = xasprintf("%s/ingest", s->dir);
+	DIR *d = opendir(dir);
+	struct mark *marks = NULL;
+	time_t check_since = -1, settle_since = -1;
+	size_t i, n;
+
+	free(dir);
+	if (d == NULL)
+		return;
+	n = take_marks(s, d, &marks, &check_since, &settle_since);
+	if (check_since >= 0)
+		walk_blobs(s, check_since, 1);
+	if (settle_since >= 0)
+		walk_blobs(s, settle_since, 0);
+	for (i = 0; i < n; i++) {
+		unlinkat(dirfd(d), marks[i].name, 0);
+		close(marks[i].fd);
+		free(marks[i].name);
+	}
+	free(marks);
 	closedir(d);
 }
 
@@ -273,7 +311,8 @@ store_recovery(const struct store *s, int *removed)
 {
 	unsigned r = s->rec_marks, c = s->rec_checked, d = s->rec_removed;
 
-	*removed = d > 0;
+	if (removed != NULL)
+		*removed = d > 0;
 	if (r == 0)
 		return NULL;
 	return xasprintf("store %s: %u earlier run%s ended before a restart; "

@@ -52,10 +52,9 @@ void store_close(struct store *s);
  * each != 0 (--fsync), every blob is fsynced before it counts instead.
  */
 void store_set_fsync(struct store *s, int each);
-int store_fsync_each(const struct store *s);
 /* What store_open did about runs cut short by a restart, as one line
- * (malloc'd; NULL when there were none); *removed: whether it deleted
- * blobs that were not whole. */
+ * (malloc'd; NULL when there were none); *removed (removed may be NULL):
+ * whether it deleted blobs that were not whole. */
 char *store_recovery(const struct store *s, int *removed);
 const char *store_dir(const struct store *s);
 
