@@ -405,6 +405,34 @@ xfer_url_resolve(const char *base, const char *loc)
 }
 
 /*
+ * The size of curl's receive buffer for x: it is allocated for each
+ * transfer. Big blobs read 256 KiB at a time, and that buffer is mapped
+ * afresh and unmapped after (main.c's mmap threshold), so that it does not
+ * stay behind. A transfer known to be small (a small blob, a range) gets a
+ * buffer only as big as it, from the heap and reused: mapping and faulting
+ * in 256 KiB to read a 30 KiB layer cost more than the read. Manifests and
+ * tokens get curl's default. With a rate cap, small reads keep the pacing
+ * in fetch.c smooth.
+ */
+static long
+recv_buffer_size(const struct xfer *x)
+{
+	const uint64_t big = 256 * 1024, small = 16 * 1024;
+	uint64_t want = big, left;
+
+	if (x->write == NULL)
+		want = small;
+	else if (x->size > x->offset || x->end > x->offset) {
+		left = (x->end > x->offset ? x->end : x->size) - x->offset;
+		if (left < big)	/* whole 16 KiB pages of it */
+			want = (left + small - 1) / small * small;
+	}
+	if (x->limit_rate > 0 && x->limit_rate / 8 < want)
+		want = x->limit_rate / 8 < 1024 ? 1024 : x->limit_rate / 8;
+	return (long)want;
+}
+
+/*
  * Make k->easy ready to GET url with the TLS settings of url's own host
  * (so a redirect target is verified by its CAs, and is skipped only if it
  * is itself insecure). Returns that host, or NULL with res set.
@@ -413,7 +441,6 @@ struct host *
 xfer_setup(struct regconn *k, const char *url, struct curl_slist *hdrs,
     struct xfer *x, struct reg_result *res)
 {
-	uint64_t limit_rate = x->limit_rate;
 	CURL *e = k->easy;
 	struct regclient *c = k->c;
 	struct host *th;
@@ -442,10 +469,7 @@ xfer_setup(struct regconn *k, const char *url, struct curl_slist *hdrs,
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "pulltop/" PULLTOP_VERSION);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 20L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	/* with a rate cap, small reads keep the pacing in fetch.c smooth */
-	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, limit_rate == 0 ? 256L * 1024 :
-	    limit_rate / 8 < 1024 ? 1024L : limit_rate / 8 > 256 * 1024 ?
-	    256L * 1024 : (long)(limit_rate / 8));
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, recv_buffer_size(x));
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
