@@ -113,9 +113,11 @@ void jq_wait_until(struct jobq *q, pthread_cond_t *c, double deadline);
  * -j), or gives it back once the bytes are in and it commits. */
 void jq_slot_take(struct jobq *q, struct blob *b);
 void jq_slot_give(struct jobq *q, struct blob *b);
-/* Find or add a layer blob; lock held. */
+/* Find or add a layer blob; lock held. A new one is EXISTS if there (what
+ * store_has_blobs said of it), else WAITING: the caller wakes the workers
+ * once for all it added. */
 struct blob *jq_blob_add(struct jobq *q, const struct ref *src,
-    const char *digest, const char *media_type, uint64_t size);
+    const char *digest, const char *media_type, uint64_t size, int there);
 
 /* idset.c-style helpers (jobq.c) */
 int idset_has(const struct idset *s, int id);

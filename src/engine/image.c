@@ -260,8 +260,9 @@ resolve_platform(struct image *im, struct regconn *k, struct buf *body,
  * when every layer is already in the store, -1 if im was cancelled.
  */
 static int
-queue_layers(struct image *im, const struct manifest *m, struct buf *body,
-    const char *digest, const char *repo_digest, const char *platform)
+queue_layers(struct image *im, const struct manifest *m, const int *there,
+    struct buf *body, const char *digest, const char *repo_digest,
+    const char *platform)
 {
 	struct jobq *q = im->q;
 	int i, all_exist = 1;
@@ -279,7 +280,7 @@ queue_layers(struct image *im, const struct manifest *m, struct buf *body,
 	for (i = 0; i < m->nlayers; i++) {
 		const struct descriptor *d = &m->layers[i];
 		struct blob *b = jq_blob_add(q, &im->ref, d->digest,
-		    d->media_type, d->size);
+		    d->media_type, d->size, there[i]);
 		im->layers[i] = b->id;
 		idset_add(&b->want, im->id);
 		model_blob_link(q->m, b->id, im->id);
@@ -289,7 +290,32 @@ queue_layers(struct image *im, const struct manifest *m, struct buf *body,
 	}
 	model_image_layers(q->m, im->id, im->layers, im->nlayers);
 	st_image_resolved(q, im, platform, repo_digest);
+	if (!all_exist)
+		pthread_cond_broadcast(&q->work);
 	return all_exist;
+}
+
+/*
+ * Which of m's layers the store has, asked before the engine's lock is
+ * taken to queue them: one store lock and one lease write for them all,
+ * not a file lock per layer with every worker waiting. (malloc'd)
+ */
+static int *
+layers_there(struct store *s, const struct manifest *m)
+{
+	int i, n = m->nlayers > 0 ? m->nlayers : 1, *there;
+	const char **digests = xcalloc((size_t)n, sizeof *digests);
+	uint64_t *sizes = xcalloc((size_t)n, sizeof *sizes);
+
+	there = xcalloc((size_t)n, sizeof *there);
+	for (i = 0; i < m->nlayers; i++) {
+		digests[i] = m->layers[i].digest;
+		sizes[i] = m->layers[i].size;
+	}
+	store_has_blobs(s, digests, sizes, m->nlayers, there);
+	free(digests);
+	free(sizes);
+	return there;
 }
 
 /* Resolve im to a manifest and queue its layers. */
@@ -301,7 +327,7 @@ resolve(struct image *im, struct regconn *k, char **cause)
 	struct manifest m;
 	char ctype[128] = "", digest[72], repo_digest[72], platform[128];
 	char old[72], (*ids)[72] = NULL;
-	int given = 0, ret = -1, all_exist;
+	int given = 0, ret = -1, all_exist, *there;
 
 	memset(&m, 0, sizeof m);
 	buf_init(&body, MANIFEST_MAX);
@@ -326,9 +352,12 @@ resolve(struct image *im, struct regconn *k, char **cause)
 	 * as docker does: on a distant registry the config's round trips
 	 * (often a redirect to a CDN too) no longer hold up every layer.
 	 */
+	there = layers_there(q->store, &m);
 	pthread_mutex_lock(q->mu);
-	all_exist = queue_layers(im, &m, &body, digest, repo_digest, platform);
+	all_exist = queue_layers(im, &m, there, &body, digest, repo_digest,
+	    platform);
 	pthread_mutex_unlock(q->mu);
+	free(there);
 	if (all_exist < 0) {
 		*cause = xasprintf("cancelled");
 		goto out;

@@ -200,7 +200,7 @@ jq_slot_give(struct jobq *q, struct blob *b)
 
 struct blob *
 jq_blob_add(struct jobq *q, const struct ref *src, const char *digest,
-    const char *media_type, uint64_t size)
+    const char *media_type, uint64_t size, int there)
 {
 	struct blob *b;
 	int added, id;
@@ -219,9 +219,8 @@ jq_blob_add(struct jobq *q, const struct ref *src, const char *digest,
 	b->src = src;
 	b->m->max_attempts = q->opt->retries;
 	q->blobs[q->nblobs++] = b;
-	if (store_has_blob(q->store, digest, size))
+	if (there)
 		st_blob_finish(q, b, BLOB_EXISTS, NULL);
-	pthread_cond_broadcast(&q->work);
 	return b;
 }
 

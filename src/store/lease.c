@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,24 +75,42 @@ lease_open(struct store *s)
 }
 
 int
-lease_note(struct store *s, const char *digest)
+lease_note_many(struct store *s, const char *const *digests, int n)
 {
-	char line[80];
-	int n, r = 0;
+	struct buf lines;
+	json_t *added = json_object();
+	int i, r = 0;
 
+	buf_init(&lines, SIZE_MAX);
 	pthread_mutex_lock(&s->mu);
 	if (s->held == NULL)
 		s->held = json_object();
-	if (json_object_get(s->held, digest) == NULL) {
-		n = snprintf(line, sizeof line, "%s\n", digest);
+	/* one write for all the digests not held yet: a manifest's layers */
+	for (i = 0; i < n; i++)
+		if (json_object_get(s->held, digests[i]) == NULL &&
+		    json_object_get(added, digests[i]) == NULL) {
+			json_object_set_new(added, digests[i], json_true());
+			if (buf_append(&lines, digests[i], strlen(digests[i]))
+			    != 0 || buf_append(&lines, "\n", 1) != 0)
+				r = -1;
+		}
+	if (r == 0 && lines.len > 0) {
 		if ((s->lease_fd < 0 && lease_open(s) != 0) ||
-		    write_all(s->lease_fd, line, (size_t)n) != 0)
+		    write_all(s->lease_fd, lines.data, lines.len) != 0)
 			r = -1;
 		else
-			json_object_set_new(s->held, digest, json_true());
+			json_object_update(s->held, added);
 	}
 	pthread_mutex_unlock(&s->mu);
+	json_decref(added);
+	buf_free(&lines);
 	return r;
+}
+
+int
+lease_note(struct store *s, const char *digest)
+{
+	return lease_note_many(s, &digest, 1);
 }
 
 int

@@ -445,12 +445,22 @@ blob_there(const struct store *s, const char *digest, uint64_t size)
 int
 store_has_blob(struct store *s, const char *digest, uint64_t size)
 {
-	int fd = store_lock(s, LOCK_SH), r = 0;
+	int r;
 
-	if (fd >= 0 && lease_note(s, digest) == 0)
-		r = blob_there(s, digest, size);
-	store_unlock(fd);
+	store_has_blobs(s, &digest, &size, 1, &r);
 	return r;
+}
+
+void
+store_has_blobs(struct store *s, const char *const *digests,
+    const uint64_t *sizes, int n, int *there)
+{
+	int fd = store_lock(s, LOCK_SH), i, held;
+
+	held = fd >= 0 && lease_note_many(s, digests, n) == 0;
+	for (i = 0; i < n; i++)
+		there[i] = held && blob_there(s, digests[i], sizes[i]);
+	store_unlock(fd);
 }
 
 int

@@ -66,6 +66,10 @@ char *store_blob_path(const struct store *s, const char *digest);
  * until it ends: store_prune never deletes it.
  */
 int store_has_blob(struct store *s, const char *digest, uint64_t size);
+/* The same for n blobs (a manifest's layers) under one lock, with one
+ * write to the lease: there[i] for digests[i]. */
+void store_has_blobs(struct store *s, const char *const *digests,
+    const uint64_t *sizes, int n, int *there);
 
 /* Hash p, check it is digest, write it atomically into blobs/. */
 int store_put_small(struct store *s, const char *digest, const void *p,

@@ -93,6 +93,8 @@ int store_lock(const struct store *s, int how);
 void store_unlock(int fd);
 /* Store lock held shared: note that this process holds digest. 0 or -1. */
 int lease_note(struct store *s, const char *digest);
+/* The same for n digests, written in one go. */
+int lease_note_many(struct store *s, const char *const *digests, int n);
 void lease_close(struct store *s);
 /*
  * Store lock held exclusive: add to set the digests every live lease
