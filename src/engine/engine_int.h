@@ -49,6 +49,8 @@ struct blob {
 	int split;		/* its probe found one stream too slow: the
 				 * next attempt goes split (chunks.c) */
 	int same_attempt;	/* that attempt goes on the probe's */
+	int flipped;		/* became final, or stopped being so, since
+				 * its images' threads were last woken */
 };
 
 struct image {
@@ -103,8 +105,8 @@ struct jobq {
 /* jobq.c */
 /* Lock held: after a change that workers or shutdown may wait for. */
 void jq_changed(struct jobq *q);
-/* Lock held: wake the threads that wait on blob b (its images' threads,
- * workers) or on image im. */
+/* Lock held: wake the threads that wait on blob b (workers, and those of
+ * its images that can go on: see jobq.c) or on image im. */
 void jq_blob_wake(struct jobq *q, struct blob *b);
 void jq_image_wake(struct jobq *q, struct image *im);
 /* Wait on cond until deadline (monotonic) or a change; lock held. */

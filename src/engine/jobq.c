@@ -29,14 +29,39 @@ jq_image_wake(struct jobq *q, struct image *im)
 	pthread_cond_broadcast(&im->cv);
 }
 
-void
-jq_blob_wake(struct jobq *q, struct blob *b)
+/* Lock held: are all of im's layers final? */
+static int
+image_layers_final(struct jobq *q, const struct image *im)
 {
 	int i;
 
-	for (i = 0; i < b->m->nimages; i++)
-		if (b->m->images[i] >= 0 && b->m->images[i] < q->nimages)
-			pthread_cond_broadcast(&q->images[b->m->images[i]]->cv);
+	for (i = 0; i < im->nlayers; i++)
+		if (!blob_state_final(q->blobs[im->layers[i]]->m->state))
+			return 0;
+	return 1;
+}
+
+/*
+ * An image's thread waits for all its layers to be final, or, once one
+ * failed, for one to be wanted again; with --unpack, for each layer in
+ * turn. So it is woken when the last of them becomes final, not by each
+ * one before it.
+ */
+void
+jq_blob_wake(struct jobq *q, struct blob *b)
+{
+	int i, final = blob_state_final(b->m->state);
+
+	for (i = 0; i < b->m->nimages; i++) {
+		struct image *im;
+
+		if (b->m->images[i] < 0 || b->m->images[i] >= q->nimages)
+			continue;
+		im = q->images[b->m->images[i]];
+		if (!final || q->opt->unpack != NULL ||
+		    image_layers_final(q, im))
+			pthread_cond_broadcast(&im->cv);
+	}
 	pthread_cond_broadcast(&q->change);
 }
 

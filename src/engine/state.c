@@ -24,15 +24,28 @@
 static void
 blob_state_set(struct blob *b, enum blob_state st)
 {
+	if (blob_state_final(b->m->state) != blob_state_final(st))
+		b->flipped = 1;
 	b->m->state = st;
 	b->m->visited |= 1u << st;
 }
 
+/*
+ * The views learn every change, and so do the workers that wait (a retry
+ * wait ends on a cancel). The images' threads wait for their layers to be
+ * final (or, after a failure, to be wanted again): they are woken only
+ * when a layer becomes final or stops being so, not at each of the three
+ * or four states every layer passes on its way.
+ */
 static void
 blob_touch(struct jobq *q, struct blob *b)
 {
 	model_touch_blob(q->m, b->m);
-	jq_blob_wake(q, b);
+	if (b->flipped) {
+		b->flipped = 0;
+		jq_blob_wake(q, b);
+	} else
+		jq_changed(q);
 }
 
 static void
