@@ -17,11 +17,17 @@
 
 #define EVENT_RING 4096		/* events the model keeps for late views */
 
+/* An fd a view polls, written at most once between two drains. */
+struct waker {
+	int rd, wr;
+	int woken;		/* the fd is readable: no need to write */
+};
+
 struct model {
 	pthread_mutex_t mu;
 	uint64_t gen;
-	int wake_rd, wake_wr;
-	int woken;		/* the fd is readable: no need to write */
+	struct waker wake;	/* any change */
+	struct waker settle;	/* an image became final, or final was set */
 	double started;
 	int jobs_limit;
 	double rate_cap;
@@ -100,21 +106,37 @@ image_state_final(enum image_state s)
 
 /* ---------------------------------------------------------- the model */
 
+static void
+waker_init(struct waker *w)
+{
+	int p[2];
+
+	w->woken = 0;
+	w->rd = w->wr = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->rd >= 0)
+		return;
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
+		abort();
+	w->rd = p[0];
+	w->wr = p[1];
+}
+
+static void
+waker_close(struct waker *w)
+{
+	if (w->wr != w->rd)
+		close(w->wr);
+	close(w->rd);
+}
+
 struct model *
 model_new(void)
 {
 	struct model *m = xcalloc(1, sizeof *m);
 
 	pthread_mutex_init(&m->mu, NULL);
-	m->wake_rd = m->wake_wr = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (m->wake_rd < 0) {
-		int p[2];
-
-		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
-			abort();
-		m->wake_rd = p[0];
-		m->wake_wr = p[1];
-	}
+	waker_init(&m->wake);
+	waker_init(&m->settle);
 	m->started = now_mono();
 	m->space_free = -1;
 	m->hash_cap = 256;
@@ -156,9 +178,8 @@ model_free(struct model *m)
 	free(m->images);
 	free(m->blobs);
 	free(m->hash);
-	if (m->wake_wr != m->wake_rd)
-		close(m->wake_wr);
-	close(m->wake_rd);
+	waker_close(&m->wake);
+	waker_close(&m->settle);
 	pthread_mutex_destroy(&m->mu);
 	free(m);
 }
@@ -166,39 +187,63 @@ model_free(struct model *m)
 int
 model_wakeup_fd(struct model *m)
 {
-	return m->wake_rd;
+	return m->wake.rd;
+}
+
+int
+model_settle_fd(struct model *m)
+{
+	return m->settle.rd;
 }
 
 /* Lock held, or not: a spurious wake-up costs one poll round. */
 static void
-wake(struct model *m)
+waker_wake(struct waker *w)
 {
 	uint64_t one = 1;
 
-	if (__atomic_exchange_n(&m->woken, 1, __ATOMIC_ACQ_REL))
+	if (__atomic_exchange_n(&w->woken, 1, __ATOMIC_ACQ_REL))
 		return;
-	if (write(m->wake_wr, &one, sizeof one) < 0) {
+	if (write(w->wr, &one, sizeof one) < 0) {
 		/* EAGAIN: already readable */
 	}
+}
+
+static void
+waker_drain(struct waker *w)
+{
+	char buf[64];
+
+	/* read first, then re-arm: a wake-up in between is seen by the
+	 * snapshot that follows this drain */
+	while (read(w->rd, buf, sizeof buf) > 0)
+		;
+	__atomic_store_n(&w->woken, 0, __ATOMIC_RELEASE);
+}
+
+static void
+wake(struct model *m)
+{
+	waker_wake(&m->wake);
 }
 
 void
 model_wake(struct model *m)
 {
-	__atomic_store_n(&m->woken, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&m->wake.woken, 0, __ATOMIC_RELEASE);
 	wake(m);
 }
 
 void
 model_drain(struct model *m)
 {
-	char buf[64];
+	waker_drain(&m->wake);
+}
 
-	/* read first, then re-arm: a wake-up in between is seen by the
-	 * snapshot that follows this drain */
-	while (read(m->wake_rd, buf, sizeof buf) > 0)
-		;
-	__atomic_store_n(&m->woken, 0, __ATOMIC_RELEASE);
+void
+model_settle_drain(struct model *m)
+{
+	waker_drain(&m->settle);
 }
 
 void
@@ -251,6 +296,7 @@ model_set_final(struct model *m, enum model_final f)
 	m->final = f;
 	m->gen++;
 	wake(m);
+	waker_wake(&m->settle);
 }
 
 int
@@ -477,6 +523,8 @@ model_touch_image(struct model *m, struct model_image *im)
 {
 	im->gen = ++m->gen;
 	wake(m);
+	if (image_state_final(im->state))
+		waker_wake(&m->settle);
 }
 
 void

@@ -243,6 +243,14 @@ void model_free(struct model *m);
 /* The fd a view polls; model_drain() after it was readable. */
 int model_wakeup_fd(struct model *m);
 void model_drain(struct model *m);
+/*
+ * Readable when the pull may have ended: an image became final, or the
+ * source set all_final. A view that waits for its next frame polls this
+ * one alone, drains it with model_settle_drain() and asks model_settled(),
+ * so it sees the end at once without waking for every change.
+ */
+int model_settle_fd(struct model *m);
+void model_settle_drain(struct model *m);
 /* Wake the view without a change (a signal, a source's own timer). */
 void model_wake(struct model *m);
 

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#define SETTLE_POLL 0.005	/* seconds: how late a pull's end is seen */
 #define MAX_FDS 8
 /*
  * The share of one core that frames for changes may take. A frame costs
@@ -61,7 +60,7 @@ view_loop(struct source *src, const struct view_ops *ops, void *ctx,
     struct snapshot *s, double hz)
 {
 	struct model *m = src->model;
-	struct pollfd fds[MAX_FDS + 1];
+	struct pollfd fds[MAX_FDS + 2];
 	double frame = 1.0 / hz, last = -1, now, wait, cpu, cost = 0;
 	double every = frame;	/* between frames for changes */
 	int dirty = 1, want = 1, cancelled = 0, n, r;
@@ -94,21 +93,21 @@ view_loop(struct source *src, const struct view_ops *ops, void *ctx,
 		}
 		if (dirty || want) {
 			wait = last + (want ? frame : every) - now;
-			/* a frame is due: look every SETTLE_POLL whether the
-			 * pull has ended meanwhile, not at every change */
-			if (dirty && wait > SETTLE_POLL)
-				wait = SETTLE_POLL;
 		} else {
 			wait = ops->tick != NULL ? ops->tick(ctx, s, now) : -1;
 			if (cancelled && (wait < 0 || wait > 0.1))
 				wait = 0.1;
 		}
-		n = ops->fds != NULL ? ops->fds(ctx, fds + 1, MAX_FDS) : 0;
+		n = ops->fds != NULL ? ops->fds(ctx, fds + 2, MAX_FDS) : 0;
 		fds[0].fd = model_wakeup_fd(m);
-		/* while a frame is due, the source's wake-ups wait for it */
+		/* while a frame is due, the source's wake-ups wait for it;
+		 * only the end of the pull is drawn before */
 		fds[0].events = dirty ? 0 : POLLIN;
 		fds[0].revents = 0;
-		r = poll(fds, (nfds_t)n + 1, wait < 0 ? -1 :
+		fds[1].fd = model_settle_fd(m);
+		fds[1].events = POLLIN;
+		fds[1].revents = 0;
+		r = poll(fds, (nfds_t)n + 2, wait < 0 ? -1 :
 		    (int)ceil(wait * 1000));
 		if (r < 0 && errno != EINTR)
 			break;
@@ -118,9 +117,13 @@ view_loop(struct source *src, const struct view_ops *ops, void *ctx,
 			model_drain(m);
 			dirty = 1;
 		}
+		if (fds[1].revents & POLLIN) {
+			model_settle_drain(m);
+			dirty = 1;	/* the frame test asks model_settled */
+		}
 		if (r == 0 && !dirty)
 			want = 1;	/* a tick */
-		if (n > 0 && ops->input != NULL && ops->input(ctx, fds + 1, n))
+		if (n > 0 && ops->input != NULL && ops->input(ctx, fds + 2, n))
 			want = 1;
 	}
 	return view_status(src, s);
