@@ -17,6 +17,8 @@
 #include <time.h>
 
 #define PUBLISH_EVERY 0.1	/* seconds between progress updates */
+/* a blob this small is committed in a moment: it keeps its slot (jobq.c) */
+#define SLOT_KEEP_MAX (2u << 20)
 
 /* STOP_SPLIT: the probe found one stream too slow (chunks.c) */
 enum stop_why { STOP_NONE, STOP_CANCEL, STOP_STALL, STOP_SPLIT };
@@ -241,9 +243,12 @@ fetch_attempt(struct jobq *q, struct regconn *k, struct blob *b,
 	pthread_mutex_lock(q->mu);
 	publish(f, now_mono());
 	st_blob_verifying(q, b);
-	/* the fsync and rename need no connection: let the next download
-	 * start on another worker meanwhile */
-	jq_slot_give(q, b);
+	/* the end of a big blob's hash (and, with --fsync, its fsync) needs
+	 * no connection: the next download starts on another worker
+	 * meanwhile. A small one is hashed and committed at once: its worker
+	 * keeps the slot and goes on with the next (jobq.c). */
+	if (b->m->size >= SLOT_KEEP_MAX || q->opt->fsync_each)
+		jq_slot_give(q, b);
 	pthread_mutex_unlock(q->mu);
 	if (in->have != b->m->size) {
 		/* the server closed early and said it was done */

@@ -158,6 +158,35 @@ jq_space(struct jobq *q, int force)
 	pthread_mutex_unlock(q->mu);
 }
 
+/*
+ * Lock held: blob b's worker is done with it. A small blob keeps its
+ * download slot while it is committed (fetch.c): the worker goes on with
+ * the next job in that slot itself, at once, rather than waking another
+ * worker to take it, a wake-up that costs a millisecond or more on a busy
+ * machine, between every two small layers. Returns the next job, or NULL
+ * with the slot given back.
+ */
+static struct blob *
+slot_carry(struct jobq *q, struct blob *b)
+{
+	struct blob *next = NULL;
+
+	if (b->slot && q->slot_waiters == 0 && q->active <= q->jobs_limit &&
+	    !q->quit)
+		next = next_job(q);
+	if (next != NULL) {
+		b->slot = 0;
+		next->running = 1;
+		next->slot = 1;
+	} else
+		jq_slot_give(q, b);
+	jq_changed(q);
+	/* requeued while it ran: any idle worker may take it */
+	if (b->m->state == BLOB_WAITING)
+		pthread_cond_broadcast(&q->work);
+	return next;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -166,24 +195,24 @@ worker_main(void *arg)
 	struct blob *b;
 
 	pthread_mutex_lock(q->mu);
+	b = NULL;
 	while (!q->quit) {
-		if (q->active >= q->jobs_limit || (b = next_job(q)) == NULL) {
-			pthread_cond_wait(&q->work, q->mu);
-			continue;
+		if (b == NULL) {
+			if (q->active >= q->jobs_limit ||
+			    (b = next_job(q)) == NULL) {
+				pthread_cond_wait(&q->work, q->mu);
+				continue;
+			}
+			b->running = 1;
+			b->slot = 1;
+			q->active++;
 		}
-		b->running = 1;
-		b->slot = 1;
-		q->active++;
 		pthread_mutex_unlock(q->mu);
 		fetch_blob(q, k, b);
 		jq_space(q, 0);
 		pthread_mutex_lock(q->mu);
 		b->running = 0;
-		jq_slot_give(q, b);
-		jq_changed(q);
-		/* requeued while it ran: any idle worker may take it */
-		if (b->m->state == BLOB_WAITING)
-			pthread_cond_broadcast(&q->work);
+		b = slot_carry(q, b);
 	}
 	pthread_mutex_unlock(q->mu);
 	reg_conn_free(k);
