@@ -194,6 +194,7 @@ worker_main(void *arg)
 	struct regconn *k = reg_conn_new(q->reg);
 	struct blob *b;
 
+	sha256_warm();	/* idle now: the image threads hash first */
 	pthread_mutex_lock(q->mu);
 	b = NULL;
 	while (!q->quit) {

@@ -68,6 +68,9 @@ int mkdir_p(const char *path, int mode) WUR;
 struct sha256;
 
 struct sha256 *sha256_new(void);
+/* Load libcrypto's SHA-256 now (a few ms the first time), off the path of
+ * the first hash. Any thread, any number of times. */
+void sha256_warm(void);
 void sha256_update(struct sha256 *h, const void *p, size_t n);
 /* Writes "sha256:<64 hex>" into out (at least 72 bytes) and resets h. */
 void sha256_final(struct sha256 *h, char *out);
