@@ -108,6 +108,10 @@ void jq_changed(struct jobq *q);
 /* Lock held: wake the threads that wait on blob b (workers, and those of
  * its images that can go on: see jobq.c) or on image im. */
 void jq_blob_wake(struct jobq *q, struct blob *b);
+/* Lock held: 1 when every layer of im is final; *bad (if bad is not NULL)
+ * names the first failed one, else the first cancelled, else NULL. */
+int jq_layers_final(struct jobq *q, const struct image *im,
+    struct blob **bad);
 void jq_image_wake(struct jobq *q, struct image *im);
 /* Wait on cond until deadline (monotonic) or a change; lock held. */
 void jq_wait_until(struct jobq *q, pthread_cond_t *c, double deadline);

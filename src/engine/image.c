@@ -388,25 +388,6 @@ out_buf:
 	return ret;
 }
 
-/* Lock held: 1 when every layer is final; *bad names the first failure. */
-static int
-layers_final(struct jobq *q, struct image *im, struct blob **bad)
-{
-	int i;
-
-	*bad = NULL;
-	for (i = 0; i < im->nlayers; i++) {
-		struct blob *b = q->blobs[im->layers[i]];
-		if (!blob_state_final(b->m->state))
-			return 0;
-		if ((b->m->state == BLOB_FAILED ||
-		    b->m->state == BLOB_CANCELLED) &&
-		    (*bad == NULL || (*bad)->m->state == BLOB_CANCELLED))
-			*bad = b;
-	}
-	return 1;
-}
-
 /* Lock held: park a failed image until a retry or the end of the run. */
 static int
 park(struct jobq *q, struct image *im)
@@ -673,7 +654,7 @@ image_layer_failed(struct jobq *q, struct image *im, struct blob *bad)
 	st_image_fail(q, im, bad->m->state == BLOB_CANCELLED ?
 	    IMAGE_CANCELLED : IMAGE_FAILED, msg);
 	free(msg);
-	while (!q->quit && !im->retry && layers_final(q, im, &bad) &&
+	while (!q->quit && !im->retry && jq_layers_final(q, im, &bad) &&
 	    bad != NULL)
 		pthread_cond_wait(&im->cv, q->mu);
 	im->retry = 0;
@@ -707,7 +688,7 @@ image_step(struct jobq *q, struct image *im, struct regconn *k)
 			goto failed;
 		im->unpacked = r == 0;
 	}
-	while (!layers_final(q, im, &bad) && !q->quit && !im->cancel)
+	while (!jq_layers_final(q, im, &bad) && !q->quit && !im->cancel)
 		pthread_cond_wait(&im->cv, q->mu);
 	if (q->quit)
 		return -1;

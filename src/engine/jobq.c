@@ -29,15 +29,22 @@ jq_image_wake(struct jobq *q, struct image *im)
 	pthread_cond_broadcast(&im->cv);
 }
 
-/* Lock held: are all of im's layers final? */
-static int
-image_layers_final(struct jobq *q, const struct image *im)
+int
+jq_layers_final(struct jobq *q, const struct image *im, struct blob **bad)
 {
 	int i;
 
-	for (i = 0; i < im->nlayers; i++)
-		if (!blob_state_final(q->blobs[im->layers[i]]->m->state))
+	if (bad != NULL)
+		*bad = NULL;
+	for (i = 0; i < im->nlayers; i++) {
+		struct blob *b = q->blobs[im->layers[i]];
+		if (!blob_state_final(b->m->state))
 			return 0;
+		if (bad != NULL && (b->m->state == BLOB_FAILED ||
+		    b->m->state == BLOB_CANCELLED) &&
+		    (*bad == NULL || (*bad)->m->state == BLOB_CANCELLED))
+			*bad = b;
+	}
 	return 1;
 }
 
@@ -59,7 +66,7 @@ jq_blob_wake(struct jobq *q, struct blob *b)
 			continue;
 		im = q->images[b->m->images[i]];
 		if (!final || q->opt->unpack != NULL ||
-		    image_layers_final(q, im))
+		    jq_layers_final(q, im, NULL))
 			pthread_cond_broadcast(&im->cv);
 	}
 	pthread_cond_broadcast(&q->change);
